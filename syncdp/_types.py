@@ -1,0 +1,98 @@
+"""Wire shapes (TypedDicts) and the Protocols for injectable pieces."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Protocol, TypedDict, Union
+
+__all__ = [
+    "Command",
+    "Response",
+    "ErrorBody",
+    "Event",
+    "WebSocketLike",
+    "WsConnector",
+    "WsAddressResolver",
+    "Callback",
+]
+
+
+# NotRequired needs 3.11: optional members live in total=False bases instead.
+
+
+class _ErrorBodyOptional(TypedDict, total=False):
+    data: Any
+
+
+class ErrorBody(_ErrorBodyOptional):
+    """The ``error`` member of a CDP error response."""
+
+    code: int
+    message: str
+
+
+class _CommandOptional(TypedDict, total=False):
+    params: Dict[str, Any]
+    sessionId: str
+
+
+class Command(_CommandOptional):
+    """A CDP command as sent on the wire."""
+
+    id: int
+    method: str
+
+
+class _ResponseOptional(TypedDict, total=False):
+    result: Dict[str, Any]
+    error: ErrorBody
+    sessionId: str
+
+
+class Response(_ResponseOptional):
+    """A CDP command response: ``result`` on success, ``error`` on failure."""
+
+    id: int
+
+
+class _EventOptional(TypedDict, total=False):
+    params: Dict[str, Any]
+    sessionId: str
+
+
+class Event(_EventOptional):
+    """A CDP event notification."""
+
+    method: str
+
+
+class WebSocketLike(Protocol):
+    """What syncdp needs from a connected websocket (websocket-client's ``WebSocket``).
+
+    ``recv`` is only ever called from the reader thread; ``send`` may be called from any
+    thread but syncdp serializes the calls.
+    """
+
+    def send(self, payload: str) -> Any:
+        """Send one text frame."""
+
+    def recv(self) -> Union[str, bytes]:
+        """Block for the next data frame."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class WsConnector(Protocol):
+    """Opens a websocket: ``ws_connector(url, timeout=...)``."""
+
+    def __call__(self, url: str, *, timeout: float) -> Any:
+        """Return a connected :class:`WebSocketLike`."""
+
+
+WsAddressResolver = Callable[[int], str]
+"""Maps a DevTools port to the browser's websocket URL (the seed's ``ws_address_resolver``)."""
+
+Callback = Callable[[Dict[str, Any]], Any]
+"""An event callback: receives the whole event message; may be a coroutine function."""
+
+OptionalHeaders = Optional[Dict[str, str]]

@@ -1,0 +1,107 @@
+"""CommandManager: command ids and their pending futures.
+
+Pure bookkeeping: no I/O and no threads of its own. Whoever pops an id from the pending table
+completes its future, so an answer, a timeout, a Ctrl-C and a lost connection can race without
+a future being completed twice or left behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = ["CommandManager"]
+
+logger = logging.getLogger(__name__)
+
+# One pending entry: the future and the method name (for errors and logs).
+_Entry = Tuple["Future[Dict[str, Any]]", str]
+
+
+class CommandManager:
+    """Hands out command ids and keeps the futures of commands awaiting their answer."""
+
+    def __init__(self) -> None:
+        # The lock guards both the id counter and the table: an id is registered before the
+        # command is sent (puppeteer's CallbackRegistry.create), so its answer can never
+        # arrive ahead of its entry.
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: Dict[int, _Entry] = {}
+
+    def create_command_future(self, method: str) -> Tuple[int, "Future[Dict[str, Any]]"]:
+        """Register a new pending command.
+
+        Args:
+            method: the CDP method, kept for error messages.
+
+        Returns:
+            The fresh command id and the future its answer will complete.
+        """
+        future: Future[Dict[str, Any]] = Future()
+        with self._lock:
+            command_id = next(self._ids)
+            self._pending[command_id] = (future, method)
+        return command_id, future
+
+    def resolve_command(self, command_id: int, response: Dict[str, Any]) -> bool:
+        """Complete the future of ``command_id`` with ``response``.
+
+        Returns:
+            False when the id is unknown: never sent, already answered, timed out or
+            abandoned. Such late answers are dropped (logged at DEBUG).
+        """
+        with self._lock:
+            entry = self._pending.pop(command_id, None)
+        if entry is None:
+            logger.debug("dropping answer to unknown or expired command id %s", command_id)
+            return False
+        try:
+            entry[0].set_result(response)
+        except InvalidStateError:  # the caller cancelled its submit() future
+            logger.debug("dropping answer to cancelled command %s (%s)", command_id, entry[1])
+        return True
+
+    def remove_pending_command(self, command_id: int) -> bool:
+        """Forget ``command_id`` (timeout, Ctrl-C, cancel). Returns whether it was pending."""
+        with self._lock:
+            return self._pending.pop(command_id, None) is not None
+
+    def method_of(self, command_id: int) -> Optional[str]:
+        """The method of a pending command, or None."""
+        with self._lock:
+            entry = self._pending.get(command_id)
+        return None if entry is None else entry[1]
+
+    def fail_all(self, exc: BaseException) -> int:
+        """Fail every pending command with ``exc``; returns how many there were."""
+        with self._lock:
+            entries: List[_Entry] = list(self._pending.values())
+            self._pending.clear()
+        for future, _method in entries:
+            try:
+                future.set_exception(exc)
+            except InvalidStateError:
+                pass
+        return len(entries)
+
+    def fail_where(self, ids: List[int], exc: BaseException) -> int:
+        """Fail the pending commands among ``ids`` with ``exc``; returns how many."""
+        failed = 0
+        with self._lock:
+            entries = [self._pending.pop(i) for i in ids if i in self._pending]
+        for future, _method in entries:
+            try:
+                future.set_exception(exc)
+                failed += 1
+            except InvalidStateError:
+                pass
+        return failed
+
+    @property
+    def pending_count(self) -> int:
+        """How many commands await an answer."""
+        return len(self._pending)

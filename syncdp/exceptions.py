@@ -1,0 +1,270 @@
+"""The syncdp exception hierarchy.
+
+Everything syncdp raises on purpose derives from :class:`SyncdpError`. Timeouts are also
+builtin :class:`TimeoutError` and lost or refused connections also builtin
+:class:`ConnectionError`, so plain ``except TimeoutError`` / ``except ConnectionError``
+clauses work without importing anything from syncdp.
+
+This module imports nothing from syncdp.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+__all__ = [
+    "SyncdpError",
+    "InvalidCommand",
+    "CommandError",
+    "TargetClosedError",
+    "TargetCrashedError",
+    "CommandTimeoutError",
+    "EventTimeoutError",
+    "SyncdpConnectionError",
+    "ConnectFailedError",
+    "ConnectionClosedError",
+    "DiscoveryError",
+    "BrowserNotFoundError",
+    "BrowserLaunchError",
+    "NavigationError",
+    "JavaScriptError",
+    "ElementNotFoundError",
+    "DialogOpenError",
+]
+
+
+class SyncdpError(Exception):
+    """Base class of every error syncdp raises on purpose."""
+
+
+class InvalidCommand(SyncdpError, ValueError):
+    """A command was malformed before anything was sent (not a dict, no method, ...)."""
+
+
+class CommandError(SyncdpError):
+    """The browser answered a command with a CDP error response.
+
+    Attributes:
+        method: the CDP method that failed, e.g. ``"Page.navigate"``.
+        code: the CDP error code (``-32602`` for invalid parameters, ...).
+        message: the CDP error message.
+        data: the optional ``data`` field of the error, kept as sent.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        code: Optional[int],
+        message: str,
+        data: Any = None,
+    ) -> None:
+        self.method = method
+        self.code = code
+        self.message = message
+        self.data = data
+        text = "%s failed: %s" % (method, message)
+        if code is not None:
+            text += " (%s)" % code
+        if data is not None:
+            text += ": %s" % (data,)
+        super().__init__(text)
+
+
+class TargetClosedError(CommandError):
+    """The target (tab, worker, session) a command was meant for has gone away."""
+
+    def __init__(self, method: str, message: str = "target closed") -> None:
+        super().__init__(method, None, message)
+
+
+class TargetCrashedError(TargetClosedError):
+    """The target's renderer process crashed while the command was pending."""
+
+    def __init__(self, method: str, message: str = "target crashed") -> None:
+        super().__init__(method, message)
+
+
+class CommandTimeoutError(SyncdpError, TimeoutError):
+    """No answer to a command arrived within its timeout.
+
+    Attributes:
+        method: the CDP method that timed out.
+        timeout: the limit in seconds.
+    """
+
+    def __init__(self, method: str, timeout: float) -> None:
+        self.method = method
+        self.timeout = timeout
+        super().__init__("%s got no answer within %gs" % (method, timeout))
+
+
+class EventTimeoutError(SyncdpError, TimeoutError):
+    """The awaited event did not arrive within its timeout.
+
+    Attributes:
+        event: the awaited event name.
+        timeout: the limit in seconds.
+    """
+
+    def __init__(self, event: str, timeout: float) -> None:
+        self.event = event
+        self.timeout = timeout
+        super().__init__("event %s did not arrive within %gs" % (event, timeout))
+
+
+class SyncdpConnectionError(SyncdpError, ConnectionError):
+    """Base class of errors about the websocket connection itself."""
+
+
+class ConnectFailedError(SyncdpConnectionError):
+    """The browser endpoint could not be reached or refused the connection.
+
+    Attributes:
+        host: the host that was tried.
+        port: the port that was tried (``None`` when unknown).
+        reason: a short description of why it failed.
+    """
+
+    def __init__(self, host: str, port: Optional[int], reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        where = host if port is None else "%s:%s" % (host, port)
+        super().__init__("cannot connect to the browser at %s: %s" % (where, reason))
+
+
+class ConnectionClosedError(SyncdpConnectionError):
+    """The websocket closed (or was closed) while a command or wait was pending.
+
+    Attributes:
+        close_code: the websocket close code the peer sent, if any.
+        close_reason: the close reason the peer sent, if any.
+        method: the CDP method that was pending, if any.
+    """
+
+    def __init__(
+        self,
+        message: str = "connection to the browser was lost",
+        close_code: Optional[int] = None,
+        close_reason: Optional[str] = None,
+        method: Optional[str] = None,
+    ) -> None:
+        self.close_code = close_code
+        self.close_reason = close_reason
+        self.method = method
+        self.base_message = message
+        text = message
+        if method:
+            text = "%s: %s" % (method, text)
+        if close_code is not None:
+            text += " (close code %s%s)" % (
+                close_code,
+                ", reason %r" % close_reason if close_reason else "",
+            )
+        super().__init__(text)
+
+    def for_method(self, method: Optional[str]) -> "ConnectionClosedError":
+        """A fresh copy naming ``method``, raised on the caller's thread."""
+        return type(self)(self.base_message, self.close_code, self.close_reason, method)
+
+
+class DiscoveryError(SyncdpConnectionError):
+    """An HTTP discovery endpoint (``/json/version``, ``/json/list``, ...) failed."""
+
+
+class BrowserNotFoundError(SyncdpError, FileNotFoundError):
+    """No Chromium/Chrome executable was found.
+
+    Attributes:
+        tried: the paths and names that were looked at.
+    """
+
+    def __init__(self, tried: Sequence[str]) -> None:
+        self.tried = list(tried)
+        super().__init__(
+            "no Chromium or Chrome executable found; looked at: %s. Install Chromium "
+            "(e.g. 'apt-get install chromium') or set SYNCDP_BROWSER / pass "
+            "binary_location=..." % ", ".join(self.tried)
+        )
+
+
+class BrowserLaunchError(SyncdpError):
+    """The browser process failed to start or to expose its DevTools endpoint.
+
+    Attributes:
+        returncode: the exit code if the process ended, else ``None``.
+        stderr_tail: the last lines the browser wrote to stderr.
+    """
+
+    def __init__(
+        self, message: str, returncode: Optional[int] = None, stderr_tail: str = ""
+    ) -> None:
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        text = message
+        if returncode is not None:
+            text += " (exit code %s)" % returncode
+        if stderr_tail:
+            text += "; browser stderr:\n%s" % stderr_tail
+        super().__init__(text)
+
+
+class NavigationError(SyncdpError):
+    """A navigation failed (DNS, connection refused, invalid URL, ...).
+
+    Attributes:
+        url: the URL that was requested.
+        error_text: Chromium's ``errorText`` (e.g. ``net::ERR_CONNECTION_REFUSED``).
+    """
+
+    def __init__(self, url: str, error_text: str) -> None:
+        self.url = url
+        self.error_text = error_text
+        super().__init__("navigation to %s failed: %s" % (url, error_text))
+
+
+class JavaScriptError(SyncdpError):
+    """A script raised an exception in the page.
+
+    Attributes:
+        message: the exception's description.
+        stack: the JavaScript stack trace when available.
+    """
+
+    def __init__(self, message: str, stack: str = "") -> None:
+        self.message = message
+        self.stack = stack
+        super().__init__(stack or message)
+
+
+class ElementNotFoundError(SyncdpError, LookupError):
+    """No element matched a selector within the timeout.
+
+    Attributes:
+        selector: the CSS or XPath selector.
+        timeout: how long it was waited for.
+    """
+
+    def __init__(self, selector: str, timeout: float = 0.0) -> None:
+        self.selector = selector
+        self.timeout = timeout
+        extra = " within %gs" % timeout if timeout else ""
+        super().__init__("no element matches %r%s" % (selector, extra))
+
+
+class DialogOpenError(SyncdpError):
+    """A JavaScript dialog is open and blocks the page; handle it first.
+
+    Attributes:
+        dialog_message: the open dialog's text.
+        dialog_type: ``alert``, ``confirm``, ``prompt`` or ``beforeunload``.
+    """
+
+    def __init__(self, dialog_type: str, dialog_message: str, action: str = "") -> None:
+        self.dialog_type = dialog_type
+        self.dialog_message = dialog_message
+        what = "%s is blocked: " % action if action else ""
+        super().__init__(
+            "%sa JavaScript %s dialog is open (%r); call handle_dialog() first"
+            % (what, dialog_type, dialog_message)
+        )

@@ -1,0 +1,274 @@
+"""The default websocket connector and the reader's frame decoder.
+
+``connect_websocket`` opens a websocket-client ``WebSocket`` the way a DevTools endpoint
+wants it: no ``Origin`` header (Chrome 111+ refuses unknown origins with HTTP 403), safe for
+multithreaded sends, no UTF-8 re-validation (``json.loads`` validates the text anyway), and
+never routed through an ``http_proxy`` from the environment when the host is loopback
+(websocket-client 1.9 no longer exempts localhost by itself).
+
+``FrameReader`` decodes server frames straight off the socket with one buffered
+``recv_into`` for many frames, instead of websocket-client's three ``recv`` calls per frame.
+It is used only by the connection's reader thread, the only thread that reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+import websocket
+
+from syncdp.discovery import is_loopback
+from syncdp.exceptions import ConnectFailedError
+
+__all__ = [
+    "connect_websocket",
+    "FrameReader",
+    "PeerClosed",
+    "redact_url",
+    "OPCODE_TEXT",
+    "OPCODE_BINARY",
+    "OPCODE_CLOSE",
+    "OPCODE_PING",
+    "OPCODE_PONG",
+]
+
+logger = logging.getLogger(__name__)
+
+OPCODE_CONT = 0x0
+OPCODE_TEXT = 0x1
+OPCODE_BINARY = 0x2
+OPCODE_CLOSE = 0x8
+OPCODE_PING = 0x9
+OPCODE_PONG = 0xA
+
+_BUFSIZE = 256 * 1024
+_UNPACK_H = struct.Struct("!H").unpack_from
+_UNPACK_Q = struct.Struct("!Q").unpack_from
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its query string and credentials (auth tokens live there)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += ":%s" % parts.port
+    text = "%s://%s%s" % (parts.scheme, netloc, parts.path)
+    if parts.query:
+        text += "?<redacted>"
+    return text
+
+
+def connect_websocket(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    headers: Optional[Mapping[str, str]] = None,
+) -> websocket.WebSocket:
+    """Open a websocket to a DevTools endpoint (the default ``ws_connector``).
+
+    Args:
+        url: a ``ws://`` or ``wss://`` URL; its query string is kept.
+        timeout: seconds for the TCP connect and the handshake.
+        headers: extra handshake headers (e.g. an auth token for a remote browser).
+
+    Returns:
+        A connected websocket-client ``WebSocket`` in blocking mode.
+
+    Raises:
+        ConnectFailedError: refused, unreachable, timed out, or the handshake was rejected
+            (the message says why and what to do).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ConnectFailedError(url, None, "not a ws:// or wss:// URL")
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    options: Dict[str, Any] = {
+        "timeout": timeout,
+        "suppress_origin": True,
+        "enable_multithread": True,
+        "skip_utf8_validation": True,
+    }
+    if headers:
+        options["header"] = ["%s: %s" % (k, v) for k, v in headers.items()]
+    sock: Optional[socket.socket] = None
+    try:
+        if is_loopback(host) and parts.scheme == "ws":
+            # Connect the TCP socket ourselves: websocket-client then skips its proxy logic.
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            options["socket"] = sock
+        ws = websocket.create_connection(url, **options)
+    except websocket.WebSocketBadStatusException as exc:
+        _close_quietly(sock)
+        raise ConnectFailedError(host, port, _bad_status_advice(exc)) from exc
+    except (websocket.WebSocketTimeoutException, socket.timeout) as exc:
+        _close_quietly(sock)
+        raise ConnectFailedError(
+            host, port, "no websocket handshake within %gs (is this a DevTools endpoint?)" % timeout
+        ) from exc
+    except (OSError, websocket.WebSocketException) as exc:
+        _close_quietly(sock)
+        raise ConnectFailedError(host, port, "%s: %s" % (type(exc).__name__, exc)) from exc
+    ws.settimeout(None)
+    return ws
+
+
+def _close_quietly(sock: Optional[socket.socket]) -> None:
+    if sock is not None:
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+def _bad_status_advice(exc: websocket.WebSocketBadStatusException) -> str:
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "resp_body", None) or b""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    body = str(body).strip()[:300]
+    if status == 403:
+        return (
+            "the browser refused the websocket handshake (HTTP 403%s). Chromium rejects "
+            "clients whose Origin header it does not allow: syncdp's default connector sends "
+            "none; a custom ws_connector must suppress Origin (websocket-client: "
+            "suppress_origin=True), or start the browser with --remote-allow-origins=<origin>"
+            % (": " + body if body else "")
+        )
+    if status == 404:
+        return "no such DevTools target (HTTP 404): the tab or browser it named is gone"
+    return "websocket handshake failed: HTTP %s %s" % (status, body)
+
+
+class PeerClosed(Exception):
+    """The peer ended the connection: a close frame (code, reason) or a dropped socket."""
+
+    def __init__(self, code: Optional[int], reason: Optional[str], detail: str) -> None:
+        self.code = code
+        self.reason = reason
+        self.detail = detail
+        super().__init__(detail)
+
+
+class FrameReader:
+    """Decodes server-to-client websocket frames from a socket, buffered.
+
+    ``read_message()`` returns ``(opcode, payload)`` for each complete text or binary
+    message (fragments joined) and for ping/pong control frames; a close frame or EOF
+    raises :class:`PeerClosed`.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = bytearray(_BUFSIZE)
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self._fragments: List[bytes] = []
+        self._fragment_opcode = 0
+
+    def _fill(self, need: int) -> None:
+        """Make at least ``need`` bytes available from ``_start``."""
+        have = self._end - self._start
+        if len(self._buf) - self._start < need:
+            if need > len(self._buf):
+                # One big message: grow once to fit it (plus room for what follows).
+                new = bytearray(need + _BUFSIZE)
+                new[:have] = self._view[self._start : self._end]
+                self._view.release()
+                self._buf = new
+                self._view = memoryview(new)
+            else:
+                self._buf[:have] = self._view[self._start : self._end]
+            self._start, self._end = 0, have
+        recv_into = self._sock.recv_into
+        view = self._view
+        while self._end - self._start < need:
+            n = recv_into(view[self._end :])
+            if not n:
+                raise PeerClosed(
+                    None, None, "the browser closed the connection without a close frame"
+                )
+            self._end += n
+
+    def _shrink(self) -> None:
+        if len(self._buf) > 4 * _BUFSIZE and self._start == self._end:
+            self._view.release()
+            self._buf = bytearray(_BUFSIZE)
+            self._view = memoryview(self._buf)
+            self._start = self._end = 0
+
+    def read_message(self) -> Tuple[int, bytes]:
+        """Block for the next message or control frame."""
+        while True:
+            if self._end - self._start < 2:
+                self._fill(2)
+            buf = self._buf
+            start = self._start
+            b0 = buf[start]
+            b1 = buf[start + 1]
+            length = b1 & 0x7F
+            header = 2
+            if length == 126:
+                header = 4
+                if self._end - start < 4:
+                    self._fill(4)
+                    start = self._start
+                length = _UNPACK_H(self._buf, start + 2)[0]
+            elif length == 127:
+                header = 10
+                if self._end - start < 10:
+                    self._fill(10)
+                    start = self._start
+                length = _UNPACK_Q(self._buf, start + 2)[0]
+            mask: Optional[bytes] = None
+            if b1 & 0x80:  # servers must not mask, but decode it if one does
+                if self._end - start < header + 4:
+                    self._fill(header + 4)
+                    start = self._start
+                mask = bytes(self._buf[start + header : start + header + 4])
+                header += 4
+            total = header + length
+            if self._end - start < total:
+                self._fill(total)
+                start = self._start
+            payload = bytes(self._view[start + header : start + total])
+            self._start = start + total
+            if self._start == self._end:
+                self._start = self._end = 0
+                self._shrink()
+            if mask is not None:
+                payload = _unmask(mask, payload)
+            opcode = b0 & 0x0F
+            fin = b0 & 0x80
+            if opcode >= 0x8:  # control frames are never fragmented
+                if opcode == OPCODE_CLOSE:
+                    code: Optional[int] = None
+                    reason: Optional[str] = None
+                    if len(payload) >= 2:
+                        code = _UNPACK_H(payload, 0)[0]
+                        reason = payload[2:].decode("utf-8", "replace")
+                    raise PeerClosed(code, reason, "the browser closed the connection")
+                return opcode, payload
+            if opcode == OPCODE_CONT:
+                self._fragments.append(payload)
+                if fin:
+                    data = b"".join(self._fragments)
+                    self._fragments = []
+                    return self._fragment_opcode, data
+                continue
+            if fin:
+                return opcode, payload
+            self._fragment_opcode = opcode
+            self._fragments = [payload]
+
+
+def _unmask(mask: bytes, data: bytes) -> bytes:
+    n = len(data)
+    key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+    return (int.from_bytes(data, "big") ^ key).to_bytes(n, "big")
