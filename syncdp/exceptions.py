@@ -152,7 +152,6 @@ class ConnectionClosedError(SyncdpConnectionError):
         self.close_code = close_code
         self.close_reason = close_reason
         self.method = method
-        self.base_message = message
         text = message
         if method:
             text = "%s: %s" % (method, text)
@@ -162,10 +161,6 @@ class ConnectionClosedError(SyncdpConnectionError):
                 ", reason %r" % close_reason if close_reason else "",
             )
         super().__init__(text)
-
-    def for_method(self, method: Optional[str]) -> "ConnectionClosedError":
-        """A fresh copy naming ``method``, raised on the caller's thread."""
-        return type(self)(self.base_message, self.close_code, self.close_reason, method)
 
 
 class DiscoveryError(SyncdpConnectionError):

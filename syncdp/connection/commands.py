@@ -11,14 +11,27 @@ import itertools
 import logging
 import threading
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["CommandManager"]
+__all__ = ["CommandManager", "ErrorFactory"]
 
 logger = logging.getLogger(__name__)
 
 # One pending entry: the future and the method name (for errors and logs).
 _Entry = Tuple["Future[Dict[str, Any]]", str]
+ErrorFactory = Callable[[str], BaseException]
+"""Builds the exception for one failed command from its method name."""
+
+
+def _fail(entries: List[_Entry], make_error: ErrorFactory) -> int:
+    failed = 0
+    for future, method in entries:
+        try:
+            future.set_exception(make_error(method))
+            failed += 1
+        except InvalidStateError:  # cancelled by its submitter meanwhile
+            pass
+    return failed
 
 
 class CommandManager:
@@ -76,30 +89,23 @@ class CommandManager:
             entry = self._pending.get(command_id)
         return None if entry is None else entry[1]
 
-    def fail_all(self, exc: BaseException) -> int:
-        """Fail every pending command with ``exc``; returns how many there were."""
+    def fail_all(self, make_error: ErrorFactory) -> int:
+        """Fail every pending command with ``make_error(method)``; returns how many.
+
+        A fresh exception per command: each caller raises its own instance, naming its own
+        method, with a traceback that starts in the caller's thread.
+        """
         with self._lock:
             entries: List[_Entry] = list(self._pending.values())
             self._pending.clear()
-        for future, _method in entries:
-            try:
-                future.set_exception(exc)
-            except InvalidStateError:
-                pass
-        return len(entries)
+        return _fail(entries, make_error)
 
-    def fail_where(self, ids: List[int], exc: BaseException) -> int:
-        """Fail the pending commands among ``ids`` with ``exc``; returns how many."""
-        failed = 0
+    def fail_matching(self, predicate: Callable[[str], bool], make_error: ErrorFactory) -> int:
+        """Fail the pending commands whose method satisfies ``predicate``; returns how many."""
         with self._lock:
-            entries = [self._pending.pop(i) for i in ids if i in self._pending]
-        for future, _method in entries:
-            try:
-                future.set_exception(exc)
-                failed += 1
-            except InvalidStateError:
-                pass
-        return failed
+            ids = [i for i, (_f, method) in self._pending.items() if predicate(method)]
+            entries = [self._pending.pop(i) for i in ids]
+        return _fail(entries, make_error)
 
     @property
     def pending_count(self) -> int:

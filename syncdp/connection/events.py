@@ -191,13 +191,13 @@ class EventsHandler:
                 if not waiters:
                     del self._waiters[waiter.event_name]
 
-    def fail_waiters(self, exc: BaseException) -> None:
-        """Wake every waiter with ``exc`` (connection lost or closed)."""
+    def fail_waiters(self, make_error: Callable[[str], BaseException]) -> None:
+        """Wake every waiter with its own ``make_error(event_name)`` (connection lost)."""
         with self._lock:
             waiters = [w for ws in self._waiters.values() for w in ws]
             self._waiters.clear()
         for waiter in waiters:
-            waiter.candidates.put(exc)
+            waiter.candidates.put(make_error(waiter.event_name))
 
     # -- reader side -------------------------------------------------------------------------
 

@@ -276,6 +276,8 @@ class ConnectionHandler:
         self._dispatcher: Optional[threading.Thread] = None
         self._events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._enabled: Dict[str, Dict[str, Any]] = {}
+        # event name -> hooks run on the reader thread (library code only; see add_reader_hook)
+        self._reader_hooks: Dict[str, Tuple[Callable[[Dict[str, Any]], None], ...]] = {}
         self._ws_url: Optional[str] = None
         self._connections = 0
         _live.add(self)
@@ -437,6 +439,7 @@ class ConnectionHandler:
         detail = "the connection to the browser was lost"
         resolve = self._command_manager.resolve_command
         observe = self._events_handler.observe
+        hooks = self._reader_hooks
         put = self._events.put
         loads = json.loads
         wire_debug = wire_logger.isEnabledFor
@@ -487,6 +490,8 @@ class ConnectionHandler:
                         "skipping a message with neither id nor method: %s", _truncate(data)
                     )
                     continue
+                if hooks:
+                    self._run_reader_hooks(hooks.get(method), message)
                 if observe(message):
                     put(message)
         except PeerClosed as exc:
@@ -512,12 +517,15 @@ class ConnectionHandler:
     ) -> None:
         """The one teardown point of a socket (reader thread): fail what waits on it."""
         link.alive = False
-        if link.closing:
-            exc = ConnectionClosedError("the connection was closed by close()", code, reason)
-        else:
-            exc = ConnectionClosedError(detail, code, reason)
-        failed = self._command_manager.fail_all(exc)
-        self._events_handler.fail_waiters(exc)
+        message = "the connection was closed by close()" if link.closing else detail
+
+        def make_error(method: Optional[str]) -> ConnectionClosedError:
+            return ConnectionClosedError(message, code, reason, method)
+
+        failed = self._command_manager.fail_all(make_error)
+        self._events_handler.fail_waiters(
+            lambda event: ConnectionClosedError(message + " while waiting for " + event, code, reason)
+        )
         link.shutdown()
         if link.closing:
             logger.info("connection to %s closed", redact_url(link.url))
@@ -548,6 +556,48 @@ class ConnectionHandler:
                 process(event)
         finally:
             self._events_handler.close_loop()
+
+    def _run_reader_hooks(
+        self, found: Optional[Tuple[Callable[[Dict[str, Any]], None], ...]], message: Dict[str, Any]
+    ) -> None:
+        for hook in found or ():
+            try:
+                hook(message)
+            except Exception:
+                logger.exception("reader hook %r failed", hook)
+
+    def add_reader_hook(self, event_name: str, hook: Callable[[Dict[str, Any]], None]) -> None:
+        """Run ``hook(event)`` on the reader thread, before callbacks and waiters see it.
+
+        For library code that must react before anything else can (failing commands that a
+        dialog or a crash will never answer). A hook must be quick and must never send a
+        command and wait for it: the reader is the thread that would deliver the answer.
+        """
+        with self._state_lock:
+            self._reader_hooks[event_name] = self._reader_hooks.get(event_name, ()) + (hook,)
+
+    def remove_reader_hook(self, event_name: str, hook: Callable[[Dict[str, Any]], None]) -> None:
+        """Remove a hook added by :meth:`add_reader_hook` (no error if absent)."""
+        with self._state_lock:
+            left = tuple(h for h in self._reader_hooks.get(event_name, ()) if h != hook)
+            if left:
+                self._reader_hooks[event_name] = left
+            else:
+                self._reader_hooks.pop(event_name, None)
+
+    def fail_pending(
+        self,
+        make_error: Callable[[str], BaseException],
+        predicate: Optional[Callable[[str], bool]] = None,
+    ) -> int:
+        """Fail pending commands (those whose method satisfies ``predicate``).
+
+        Each caller raises its own ``make_error(method)`` at once; late answers are dropped.
+        Returns how many commands were failed.
+        """
+        if predicate is None:
+            return self._command_manager.fail_all(make_error)
+        return self._command_manager.fail_matching(predicate, make_error)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -600,9 +650,6 @@ class ConnectionHandler:
                     return future.result(slice_)
                 except FuturesTimeoutError:
                     continue
-        except ConnectionClosedError as exc:
-            # Rebuilt on the caller's thread so the traceback is the caller's.
-            raise exc.for_method(method) from exc
         finally:
             if not future.done():
                 self._command_manager.remove_pending_command(command_id)
