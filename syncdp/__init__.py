@@ -1,11 +1,23 @@
-"""syncdp: a thread-based, synchronous client for the Chrome DevTools Protocol."""
+"""syncdp: a thread-based, synchronous client for the Chrome DevTools Protocol.
+
+Blocking calls, no event loop: for scripts, notebooks and threaded code::
+
+    from syncdp import Chrome
+
+    with Chrome() as browser:
+        tab = browser.get_page()
+        tab.go_to("http://127.0.0.1:8000/")
+        print(tab.execute_script("return document.title"))
+"""
 
 from __future__ import annotations
 
 import logging
 
 from syncdp import exceptions
-from syncdp.connection import ConnectionHandler
+from syncdp.browser import Browser, Chrome, connect
+from syncdp.connection import DISCONNECTED_EVENT, ConnectionHandler, EventExpectation
+from syncdp.element import Element
 from syncdp.exceptions import (
     BrowserLaunchError,
     BrowserNotFoundError,
@@ -13,30 +25,53 @@ from syncdp.exceptions import (
     CommandTimeoutError,
     ConnectFailedError,
     ConnectionClosedError,
+    DialogOpenError,
+    DiscoveryError,
+    ElementNotFoundError,
     EventTimeoutError,
     InvalidCommand,
+    JavaScriptError,
+    NavigationError,
     SyncdpConnectionError,
     SyncdpError,
     TargetClosedError,
+    TargetCrashedError,
 )
+from syncdp.screenshot import Pdf, Screenshot
+from syncdp.tab import Tab
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
     "exceptions",
+    "Browser",
+    "Chrome",
+    "connect",
+    "Tab",
+    "Element",
+    "Screenshot",
+    "Pdf",
     "ConnectionHandler",
+    "EventExpectation",
+    "DISCONNECTED_EVENT",
     "SyncdpError",
     "InvalidCommand",
     "CommandError",
     "TargetClosedError",
+    "TargetCrashedError",
     "CommandTimeoutError",
     "EventTimeoutError",
     "SyncdpConnectionError",
     "ConnectFailedError",
     "ConnectionClosedError",
+    "DiscoveryError",
     "BrowserNotFoundError",
     "BrowserLaunchError",
+    "NavigationError",
+    "JavaScriptError",
+    "ElementNotFoundError",
+    "DialogOpenError",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -181,6 +181,20 @@ class EventExpectation:
             raise RuntimeError("expect_event value is available once the with block has ended")
         return self._waiter.value
 
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds the wait on ``__exit__`` may last (settable inside the block)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: Optional[float]) -> None:
+        self._timeout = _check_timeout(value)
+
+    def cancel(self) -> None:
+        """Stop waiting: ``__exit__`` then returns at once and ``value`` stays unset."""
+        self._done = True
+        self._handler._events_handler.remove_waiter(self._waiter)
+
     def wait(self) -> Dict[str, Any]:
         """Wait for the event now (also done by ``__exit__``)."""
         try:
@@ -296,6 +310,11 @@ class ConnectionHandler:
         return link is not None and link.alive
 
     @property
+    def connection_count(self) -> int:
+        """How many websockets this handler has opened (1 + automatic reconnections)."""
+        return self._connections
+
+    @property
     def ws_url(self) -> Optional[str]:
         """The websocket URL of the current (or last) connection, if any."""
         return self._ws_url
@@ -338,6 +357,10 @@ class ConnectionHandler:
         target = self._connection_port
         if isinstance(target, int):
             if self._page_id == "browser":
+                if self._ws_address_resolver is discovery.get_browser_ws_address:
+                    return discovery.get_browser_ws_address(
+                        target, timeout=self._connect_timeout, headers=self._headers
+                    )
                 return self._ws_address_resolver(target)
             return discovery.get_page_ws_address(target, self._page_id)
         parts = urlsplit(target)

@@ -1,0 +1,327 @@
+"""Browser (attach to a running one) and Chrome (launch one): tabs, contexts, cookies."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from types import TracebackType
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from urllib.parse import urlsplit
+
+from syncdp.connection import ConnectionHandler
+from syncdp.discovery import is_loopback
+from syncdp.exceptions import InvalidCommand, SyncdpError
+from syncdp.tab import Tab
+
+__all__ = ["Browser", "Chrome", "connect"]
+
+logger = logging.getLogger(__name__)
+
+
+def _endpoint_host(endpoint: Union[int, str]) -> str:
+    if isinstance(endpoint, int):
+        return "127.0.0.1"
+    return urlsplit(endpoint).hostname or ""
+
+
+class Browser:
+    """A browser reached over CDP: its tabs, contexts, cookies and browser-level events.
+
+    Use :func:`connect` for a browser that runs already and :class:`Chrome` to launch one.
+
+    Args:
+        endpoint: a DevTools port on 127.0.0.1, ``http://host:port`` or a ``ws://`` URL.
+        headers: handshake headers for every connection (remote services' auth tokens).
+        dialog_policy: default dialog policy of new :class:`Tab` objects.
+        connect_timeout: seconds for discovery and each websocket handshake.
+    """
+
+    def __init__(
+        self,
+        endpoint: Union[int, str, None],
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        dialog_policy: Optional[str] = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._endpoint: Union[int, str, None] = endpoint
+        self._headers = dict(headers) if headers else None
+        self._dialog_policy = dialog_policy
+        self._connect_timeout = connect_timeout
+        self._tabs: Dict[str, Tab] = {}
+        self._tabs_lock = threading.Lock()
+        self._connection: Optional[ConnectionHandler] = None
+        if endpoint is not None:
+            self._connection = ConnectionHandler(
+                endpoint, headers=self._headers, connect_timeout=connect_timeout
+            )
+
+    # -- basics -----------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> ConnectionHandler:
+        """The browser-level connection (``page_id='browser'``)."""
+        if self._connection is None:
+            raise SyncdpError("the browser is not started: call start() first")
+        return self._connection
+
+    def __repr__(self) -> str:
+        state = "connected" if self._connection is not None and self._connection.connected else "not connected"
+        return "<%s %r %s, %d tab(s) open here>" % (type(self).__name__, self._endpoint, state, len(self._tabs))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<b>%s</b> %s" % (type(self).__name__, html.escape(repr(self)))
+
+    def send(self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30) -> Dict[str, Any]:
+        """Send a browser-level CDP command and return its result."""
+        return self.connection.send(method, params, timeout=timeout)
+
+    def version(self) -> Dict[str, Any]:
+        """``Browser.getVersion``: product, protocol version, user agent, JS version."""
+        return self.send("Browser.getVersion")
+
+    def on(self, event_name: str, callback: Callable[..., Any], temporary: bool = False) -> int:
+        """Register a callback for a browser-level event (``Target.targetCreated``, ...)."""
+        return self.connection.register_callback(event_name, callback, temporary)
+
+    def remove_callback(self, callback_id: int) -> bool:
+        """Remove a callback registered with :meth:`on`."""
+        return self.connection.remove_callback(callback_id)
+
+    # -- tabs -------------------------------------------------------------------------------
+
+    def _tab_for(self, target_id: str) -> Tab:
+        with self._tabs_lock:
+            tab = self._tabs.get(target_id)
+            if tab is None or tab.closed:
+                tab = Tab(self, target_id, dialog_policy=self._dialog_policy)
+                self._tabs[target_id] = tab
+            return tab
+
+    def _forget_tab(self, tab: Tab) -> None:
+        with self._tabs_lock:
+            if self._tabs.get(tab.target_id) is tab:
+                del self._tabs[tab.target_id]
+
+    def new_tab(self, url: Optional[str] = None, *, browser_context_id: Optional[str] = None) -> Tab:
+        """Open a new tab (``Target.createTarget``), optionally in an isolated context.
+
+        Args:
+            url: loaded in the new tab (without waiting for it; use :meth:`Tab.go_to` to wait).
+            browser_context_id: from :meth:`create_browser_context`.
+        """
+        params: Dict[str, Any] = {"url": url or "about:blank"}
+        if browser_context_id is not None:
+            params["browserContextId"] = browser_context_id
+        target_id = self.send("Target.createTarget", params)["targetId"]
+        return self._tab_for(str(target_id))
+
+    def get_opened_tabs(self) -> List[Tab]:
+        """Every open page target, as :class:`Tab` objects (the same object per target)."""
+        infos = self.send("Target.getTargets")["targetInfos"]
+        return [self._tab_for(str(i["targetId"])) for i in infos if i.get("type") == "page"]
+
+    def get_page(self) -> Tab:
+        """The first open page, or a new one when there is none (the seed's ``get_page``)."""
+        tabs = self.get_opened_tabs()
+        return tabs[0] if tabs else self.new_tab()
+
+    # -- contexts, cookies, downloads -------------------------------------------------------
+
+    def create_browser_context(self, *, proxy_server: Optional[str] = None) -> str:
+        """Create an isolated context (own cookies and storage, like an incognito window)."""
+        params: Dict[str, Any] = {"disposeOnDetach": True}
+        if proxy_server:
+            params["proxyServer"] = proxy_server
+        return str(self.send("Target.createBrowserContext", params)["browserContextId"])
+
+    def delete_browser_context(self, browser_context_id: str) -> None:
+        """Close a context and every tab in it."""
+        self.send("Target.disposeBrowserContext", {"browserContextId": browser_context_id})
+
+    def get_cookies(self, *, browser_context_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """All cookies of the default (or the given) context."""
+        params = {"browserContextId": browser_context_id} if browser_context_id else {}
+        return list(self.send("Storage.getCookies", params)["cookies"])
+
+    def set_cookies(self, cookies: Sequence[Dict[str, Any]], *, browser_context_id: Optional[str] = None) -> None:
+        """Set cookies (CDP ``CookieParam`` dicts: ``name``, ``value``, ``url`` or ``domain``...)."""
+        if isinstance(cookies, dict) or not all(isinstance(c, dict) for c in cookies):
+            raise InvalidCommand("cookies must be a list of dicts")
+        params: Dict[str, Any] = {"cookies": list(cookies)}
+        if browser_context_id:
+            params["browserContextId"] = browser_context_id
+        self.send("Storage.setCookies", params)
+
+    def delete_all_cookies(self, *, browser_context_id: Optional[str] = None) -> None:
+        """Remove every cookie of the default (or the given) context."""
+        params = {"browserContextId": browser_context_id} if browser_context_id else {}
+        self.send("Storage.clearCookies", params)
+
+    def set_download_path(self, path: str) -> None:
+        """Save downloads into ``path`` (created if missing) without asking."""
+        path = os.path.abspath(path)
+        os.makedirs(path, exist_ok=True)
+        self.send(
+            "Browser.setDownloadBehavior",
+            {"behavior": "allow", "downloadPath": path, "eventsEnabled": True},
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _close_connections(self) -> None:
+        with self._tabs_lock:
+            tabs = list(self._tabs.values())
+            self._tabs.clear()
+        for tab in tabs:
+            try:
+                tab._release()
+            except Exception:  # pragma: no cover - best effort
+                logger.debug("releasing %r failed", tab, exc_info=True)
+        if self._connection is not None:
+            self._connection.close()
+
+    def stop(self) -> None:
+        """Disconnect from the browser (it keeps running: it is not ours to stop)."""
+        self._close_connections()
+
+    def __enter__(self) -> "Browser":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+
+def connect(
+    endpoint: Union[int, str],
+    *,
+    headers: Optional[Mapping[str, str]] = None,
+    dialog_policy: Optional[str] = None,
+    connect_timeout: float = 10.0,
+) -> Browser:
+    """Attach to a running browser by port, ``http://host:port`` or ``ws://`` URL.
+
+    The URL's query string and the headers are kept for every (re)connection. ``stop()``
+    on the result only disconnects.
+
+    Raises:
+        ConnectFailedError: nothing answers there.
+    """
+    host = _endpoint_host(endpoint)
+    if host and not is_loopback(host):
+        logger.warning(
+            "attaching to a browser on %s: the DevTools protocol has no authentication, "
+            "anyone who reaches that port controls the browser",
+            host,
+        )
+    browser = Browser(endpoint, headers=headers, dialog_policy=dialog_policy, connect_timeout=connect_timeout)
+    browser.connection.connect()
+    return browser
+
+
+class Chrome(Browser):
+    """Launch a local Chromium/Chrome and drive it; ``stop()`` ends it with no leftovers.
+
+    ``Chrome()`` starts nothing: call :meth:`start` or use ``with Chrome() as browser:``.
+
+    Args:
+        binary_location: the browser executable (default: found automatically).
+        headless: run without a window (default True).
+        arguments: extra command-line flags.
+        user_data_dir: a persistent profile directory (default: a fresh temporary one,
+            removed on stop).
+        window_size: ``(width, height)`` of the window/viewport.
+        proxy: ``--proxy-server`` value.
+        start_timeout: seconds allowed for the browser to expose its endpoint.
+        dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
+    """
+
+    def __init__(
+        self,
+        binary_location: Optional[str] = None,
+        *,
+        headless: bool = True,
+        arguments: Sequence[str] = (),
+        user_data_dir: Optional[str] = None,
+        window_size: Optional[Tuple[int, int]] = (1280, 720),
+        proxy: Optional[str] = None,
+        start_timeout: float = 20.0,
+        dialog_policy: Optional[str] = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        from syncdp.launcher import BrowserProcess, LaunchOptions
+
+        if isinstance(arguments, str):
+            raise InvalidCommand("arguments must be a list of flags, not one string")
+        self._process = BrowserProcess(
+            LaunchOptions(
+                binary_location=binary_location,
+                headless=headless,
+                arguments=list(arguments),
+                user_data_dir=user_data_dir,
+                window_size=window_size,
+                proxy=proxy,
+                start_timeout=start_timeout,
+            )
+        )
+        self._start_lock = threading.Lock()
+        # No endpoint before start(): ``connection`` raises a clear error until then.
+        super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout)
+
+    @property
+    def process(self) -> Any:
+        """The :class:`syncdp.launcher.BrowserProcess` (pid, port, profile)."""
+        return self._process
+
+    @property
+    def started(self) -> bool:
+        """Whether the browser runs (started and not stopped)."""
+        return self._connection is not None and self._process.is_running()
+
+    def start(self) -> "Chrome":
+        """Launch the browser and connect to it; returns ``self``.
+
+        Raises:
+            BrowserNotFoundError: no executable.
+            BrowserLaunchError: it did not start (the message has its stderr tail).
+        """
+        with self._start_lock:
+            if self._connection is not None:
+                return self
+            self._process.start()
+            try:
+                self._endpoint = self._process.ws_url
+                connection = ConnectionHandler(
+                    self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout
+                )
+                connection.connect()
+                self._connection = connection
+            except BaseException:
+                self._process.stop()
+                raise
+            return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the browser: gracefully, then kill its process group; remove a temporary
+        profile. Idempotent."""
+        with self._start_lock:
+            connection = self._connection
+            if connection is not None and connection.connected:
+                try:
+                    connection.send("Browser.close", timeout=2)
+                except (SyncdpError, OSError):
+                    pass  # the socket usually drops before the answer
+            self._close_connections()
+            self._connection = None
+            self._process.stop(timeout)
+
+    def __enter__(self) -> "Chrome":
+        return self.start()

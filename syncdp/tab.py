@@ -1,0 +1,684 @@
+"""Tab: one page target, driven through its own ConnectionHandler (page_id = target id)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
+
+from syncdp.connection import ConnectionHandler, EventExpectation
+from syncdp.connection.events import Predicate
+from syncdp.element import Element
+from syncdp.exceptions import (
+    CommandError,
+    ConnectFailedError,
+    DialogOpenError,
+    ElementNotFoundError,
+    InvalidCommand,
+    JavaScriptError,
+    NavigationError,
+    SyncdpError,
+    TargetClosedError,
+    TargetCrashedError,
+)
+from syncdp.screenshot import Pdf, Screenshot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from syncdp.browser import Browser
+
+__all__ = ["Tab", "DIALOG_POLICIES"]
+
+logger = logging.getLogger(__name__)
+
+DIALOG_POLICIES = (None, "accept", "dismiss")
+
+# Commands the renderer cannot answer while a JavaScript dialog blocks its main thread.
+_BLOCKED_BY_DIALOG = (
+    "Runtime.evaluate",
+    "Runtime.callFunctionOn",
+    "Runtime.awaitPromise",
+    "Page.captureScreenshot",
+    "Page.printToPDF",
+    "Input.",
+    "DOM.scrollIntoViewIfNeeded",
+)
+
+_WAIT_UNTIL = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "networkIdle"}
+
+_RETURN_STATEMENT = re.compile(r"^\s*return\b")
+
+_QUERY_FN = """function(selector, isXPath, timeoutMs, all) {
+  const root = this && this.nodeType ? this : document;
+  const find = () => {
+    if (isXPath) {
+      const doc = root.ownerDocument || root;
+      if (all) {
+        const snap = doc.evaluate(selector, root, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
+        const out = [];
+        for (let i = 0; i < snap.snapshotLength; i++) out.push(snap.snapshotItem(i));
+        return out;
+      }
+      return doc.evaluate(selector, root, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null)
+        .singleNodeValue;
+    }
+    return all ? Array.from(root.querySelectorAll(selector)) : root.querySelector(selector);
+  };
+  const found = find();
+  if (found || all || timeoutMs <= 0) return found;
+  return new Promise((resolve) => {
+    const observer = new MutationObserver(() => {
+      const el = find();
+      if (el) { observer.disconnect(); clearTimeout(timer); resolve(el); }
+    });
+    observer.observe(root.ownerDocument || root, {childList: true, subtree: true, attributes: true});
+    const timer = setTimeout(() => { observer.disconnect(); resolve(find()); }, timeoutMs);
+  });
+}"""
+
+
+def _is_xpath(selector: str) -> bool:
+    return selector.startswith(("/", "./", "(", "../"))
+
+
+def _js_exception(details: Dict[str, Any]) -> JavaScriptError:
+    exception = details.get("exception") or {}
+    description = exception.get("description") or ""
+    message = description.split("\n", 1)[0] if description else details.get("text", "")
+    if not message and "value" in exception:
+        message = "Uncaught %s" % json.dumps(exception.get("value"))
+    stack = description if "\n" in description else ""
+    if not stack:
+        frames = (details.get("stackTrace") or {}).get("callFrames") or []
+        stack = "\n".join(
+            "    at %s (%s:%s:%s)"
+            % (f.get("functionName") or "<anonymous>", f.get("url"), f.get("lineNumber"), f.get("columnNumber"))
+            for f in frames
+        )
+        if stack:
+            stack = message + "\n" + stack
+    return JavaScriptError(message or "JavaScript exception", stack)
+
+
+class Tab:
+    """One browser tab (page target) with its own websocket connection.
+
+    Created by :meth:`Browser.new_tab`, :meth:`Browser.get_page` or
+    :meth:`Browser.get_opened_tabs`; thread-safe: several threads may drive one tab.
+
+    Args:
+        browser: the owning browser.
+        target_id: the page's target id.
+        dialog_policy: ``None`` (dialogs stay open until :meth:`handle_dialog`),
+            ``"accept"`` or ``"dismiss"`` (every dialog is answered at once).
+    """
+
+    def __init__(
+        self,
+        browser: "Browser",
+        target_id: str,
+        *,
+        dialog_policy: Optional[str] = None,
+        connection: Optional[ConnectionHandler] = None,
+    ) -> None:
+        self._browser = browser
+        self.target_id = target_id
+        endpoint = browser._endpoint
+        if endpoint is None:
+            raise SyncdpError("the browser is not started: call start() first")
+        self.connection = connection or ConnectionHandler(
+            endpoint,
+            page_id=target_id,
+            headers=browser._headers,
+            connect_timeout=browser._connect_timeout,
+        )
+        self._lock = threading.Lock()
+        self._prepared_for = 0
+        self._closed = False
+        self._crashed = False
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._dialog_policy: Optional[str] = None
+        self._dialog_callback: Optional[int] = None
+        self._main_frame: Optional[str] = None
+        self.connection.add_reader_hook("Page.javascriptDialogOpening", self._on_dialog_opening)
+        self.connection.add_reader_hook("Inspector.detached", self._on_detached)
+        self.connection.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
+        self.set_dialog_policy(dialog_policy)
+
+    # -- reader hooks: run on the reader thread, never block --------------------------------
+
+    def _on_dialog_opening(self, event: Dict[str, Any]) -> None:
+        if self._dialog_policy is not None:
+            return  # the policy callback answers it; blocked commands then complete
+        params = event.get("params") or {}
+        kind, message = str(params.get("type", "")), str(params.get("message", ""))
+        self.connection.fail_pending(
+            lambda method: DialogOpenError(kind, message, method),
+            lambda method: method.startswith(_BLOCKED_BY_DIALOG),
+        )
+
+    def _on_detached(self, event: Dict[str, Any]) -> None:
+        reason = str((event.get("params") or {}).get("reason", "detached"))
+        if reason == "target_closed":
+            self._closed = True
+        self.connection.fail_pending(
+            lambda method: TargetClosedError(method, "the tab went away (%s)" % reason)
+        )
+
+    def _on_crashed(self, event: Dict[str, Any]) -> None:
+        self._crashed = True
+        self.connection.fail_pending(
+            lambda method: TargetCrashedError(method, "the tab's renderer process crashed")
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("connected" if self.connection.connected else "idle")
+        return "<Tab %s %s>" % (self.target_id, state)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        if self._closed:
+            return "<b>Tab</b> %s (closed)" % html.escape(self.target_id)
+        try:
+            info = self._browser.connection.send(
+                "Target.getTargetInfo", {"targetId": self.target_id}, timeout=5
+            )["targetInfo"]
+            return "<b>Tab</b> %s — <a href=\"%s\">%s</a> <small>(%s)</small>" % (
+                html.escape(info.get("title") or "(untitled)"),
+                html.escape(info.get("url", "")),
+                html.escape(info.get("url", "")),
+                html.escape(self.target_id),
+            )
+        except SyncdpError:
+            return "<b>Tab</b> %s" % html.escape(self.target_id)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the tab was closed (by :meth:`close` or by the browser)."""
+        return self._closed
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the tab's renderer crashed (reload it to recover)."""
+        return self._crashed
+
+    def _check_open(self, method: str) -> None:
+        if self._closed:
+            raise TargetClosedError(method, "the tab %s is closed" % self.target_id)
+
+    def _prepare(self) -> None:
+        """Enable what the tab relies on, once per websocket (again after a reconnect)."""
+        conn = self.connection
+        conn.connect()
+        if self._prepared_for == conn.connection_count:
+            return
+        with self._lock:
+            if self._prepared_for == conn.connection_count:
+                return
+            conn.send("Page.enable")
+            conn.send("Page.setLifecycleEventsEnabled", {"enabled": True})
+            self._prepared_for = conn.connection_count
+
+    def send(self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30) -> Dict[str, Any]:
+        """Send a CDP command to this tab and return its result.
+
+        Raises:
+            TargetClosedError: the tab is closed.
+            DialogOpenError: a JavaScript dialog blocks the page (for commands it blocks).
+            CommandError, CommandTimeoutError, ConnectionClosedError: as
+                :meth:`ConnectionHandler.send`.
+        """
+        self._check_open(method)
+        try:
+            self._prepare()
+            if method.startswith(_BLOCKED_BY_DIALOG) and self._dialog_policy is None:
+                dialog = self.connection.dialog
+                if dialog:
+                    params_ = dialog.get("params") or {}
+                    raise DialogOpenError(str(params_.get("type")), str(params_.get("message")), method)
+            return self.connection.send(method, params, timeout=timeout)
+        except ConnectFailedError as exc:
+            if "HTTP 404" in str(exc):
+                self._closed = True
+                raise TargetClosedError(method, "the tab %s no longer exists" % self.target_id) from exc
+            raise
+
+    def execute_command(self, command: Dict[str, Any], timeout: Optional[float] = 10) -> Dict[str, Any]:
+        """Send a raw command on the tab's connection (the seed's API; returns the full response)."""
+        self._check_open(str(command.get("method") if isinstance(command, dict) else command))
+        self._prepare()
+        return self.connection.execute_command(command, timeout)
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def go_to(self, url: str, timeout: float = 30, *, wait_until: str = "load") -> None:
+        """Navigate to ``url`` and wait for its load event (race-free: matched by loader id).
+
+        Args:
+            url: where to go.
+            timeout: seconds for the whole navigation.
+            wait_until: ``"load"``, ``"domcontentloaded"`` or ``"networkidle"``.
+
+        Raises:
+            NavigationError: Chromium could not navigate (``error_text`` e.g.
+                ``net::ERR_CONNECTION_REFUSED``).
+            EventTimeoutError: the page did not reach ``wait_until`` in time.
+        """
+        if not isinstance(url, str) or not url:
+            raise InvalidCommand("url must be a non-empty string, got %r" % (url,))
+        lifecycle = _WAIT_UNTIL.get(wait_until)
+        if lifecycle is None:
+            raise InvalidCommand("wait_until must be one of %s, got %r" % (sorted(_WAIT_UNTIL), wait_until))
+        deadline = time.monotonic() + timeout
+        self._check_open("Page.navigate")
+        self._prepare()
+        loader: Dict[str, str] = {}
+
+        def reached(event: Dict[str, Any]) -> bool:
+            p = event.get("params") or {}
+            return p.get("name") == lifecycle and p.get("loaderId") == loader.get("id")
+
+        with self.connection.expect_event("Page.lifecycleEvent", reached, timeout) as expectation:
+            result = self.send("Page.navigate", {"url": url}, timeout=timeout)
+            if result.get("errorText"):
+                raise NavigationError(url, str(result["errorText"]))
+            if not result.get("loaderId"):
+                expectation.cancel()  # same-document navigation: no new load
+                return
+            loader["id"] = str(result["loaderId"])
+            self._main_frame = str(result.get("frameId") or self._main_frame)
+            expectation.timeout = max(0.001, deadline - time.monotonic())
+
+    def refresh(self, timeout: float = 30, *, ignore_cache: bool = False) -> None:
+        """Reload the page and wait for its load event."""
+        self._prepare()
+        main = self._main_frame_id()
+        state: Dict[str, str] = {}
+
+        def reached(event: Dict[str, Any]) -> bool:
+            p = event.get("params") or {}
+            if p.get("frameId") != main:
+                return False
+            if p.get("name") == "init":
+                state["loader"] = str(p.get("loaderId"))
+                return False
+            return p.get("name") == "load" and p.get("loaderId") == state.get("loader")
+
+        with self.connection.expect_event("Page.lifecycleEvent", reached, timeout):
+            self.send("Page.reload", {"ignoreCache": ignore_cache}, timeout=timeout)
+
+    def _main_frame_id(self) -> str:
+        if self._main_frame is None:
+            tree = self.send("Page.getFrameTree")
+            self._main_frame = str(tree["frameTree"]["frame"]["id"])
+        return self._main_frame
+
+    @property
+    def current_url(self) -> str:
+        """The URL of the page now shown."""
+        return str(self.execute_script("window.location.href"))
+
+    @property
+    def title(self) -> str:
+        """The page's ``document.title``."""
+        return str(self.execute_script("document.title"))
+
+    @property
+    def page_source(self) -> str:
+        """The page's HTML as it is now (``document.documentElement.outerHTML``)."""
+        return str(self.execute_script("document.documentElement.outerHTML"))
+
+    # -- scripts ----------------------------------------------------------------------------
+
+    def execute_script(self, script: str, *, await_promise: bool = True, timeout: Optional[float] = 30) -> Any:
+        """Run JavaScript in the page and return its JSON value.
+
+        Accepts an expression (``"document.title"``) or a function body with ``return``
+        statements (``"return document.title"``, the seed's style). Promises are awaited.
+
+        Raises:
+            JavaScriptError: the script threw (message and stack kept).
+            DialogOpenError: a dialog blocks the page.
+        """
+        if not isinstance(script, str):
+            raise InvalidCommand("script must be a str, got %s" % type(script).__name__)
+        if _RETURN_STATEMENT.match(script):
+            return self._evaluate(self._as_function(script, await_promise), await_promise, timeout)
+        try:
+            return self._evaluate(script, await_promise, timeout)
+        except JavaScriptError as exc:
+            # "return ..." deeper in the script: it is a function body after all (a
+            # SyntaxError means nothing ran, so running it again is safe).
+            if "Illegal return statement" in exc.message:
+                return self._evaluate(self._as_function(script, await_promise), await_promise, timeout)
+            raise
+
+    @staticmethod
+    def _as_function(body: str, await_promise: bool) -> str:
+        return "(%sfunction() {\n%s\n})()" % ("async " if await_promise else "", body)
+
+    def _evaluate(self, expression: str, await_promise: bool, timeout: Optional[float]) -> Any:
+        result = self.send(
+            "Runtime.evaluate",
+            {
+                "expression": expression,
+                "returnByValue": True,
+                "awaitPromise": await_promise,
+                "userGesture": True,
+            },
+            timeout=timeout,
+        )
+        if "exceptionDetails" in result:
+            raise _js_exception(result["exceptionDetails"])
+        return result.get("result", {}).get("value")
+
+    def _call_function_on(
+        self, object_id: str, declaration: str, args: List[Any], *, await_promise: bool = True, by_value: bool = True
+    ) -> Any:
+        result = self.send(
+            "Runtime.callFunctionOn",
+            {
+                "objectId": object_id,
+                "functionDeclaration": declaration,
+                "arguments": [{"value": a} for a in args],
+                "returnByValue": by_value,
+                "awaitPromise": await_promise,
+                "userGesture": True,
+            },
+        )
+        if "exceptionDetails" in result:
+            raise _js_exception(result["exceptionDetails"])
+        remote = result.get("result", {})
+        return remote.get("value") if by_value else remote
+
+    # -- elements ---------------------------------------------------------------------------
+
+    def _document_id(self) -> str:
+        result = self.send("Runtime.evaluate", {"expression": "document"})
+        return str(result["result"]["objectId"])
+
+    def query(self, selector: str, timeout: float = 0, *, _within: Optional[Element] = None) -> Element:
+        """The first element matching ``selector`` (CSS, or XPath when it starts with ``/``).
+
+        Args:
+            selector: e.g. ``"#login button"`` or ``"//a[text()='Next']"``.
+            timeout: seconds to wait for it to appear (0: look once).
+
+        Raises:
+            ElementNotFoundError: nothing matched within ``timeout``.
+        """
+        if not isinstance(selector, str) or not selector:
+            raise InvalidCommand("selector must be a non-empty string, got %r" % (selector,))
+        root = _within.object_id if _within is not None else self._document_id()
+        try:
+            remote = self._call_function_on(
+                root, _QUERY_FN, [selector, _is_xpath(selector), int(timeout * 1000), False],
+                by_value=False,
+            )
+        except JavaScriptError as exc:
+            raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
+        if remote.get("subtype") == "null" or "objectId" not in remote:
+            raise ElementNotFoundError(selector, timeout)
+        return Element(self, str(remote["objectId"]), str(remote.get("description", "")))
+
+    def query_all(self, selector: str, *, _within: Optional[Element] = None) -> List[Element]:
+        """Every element matching ``selector`` (CSS or XPath), in document order."""
+        if not isinstance(selector, str) or not selector:
+            raise InvalidCommand("selector must be a non-empty string, got %r" % (selector,))
+        root = _within.object_id if _within is not None else self._document_id()
+        try:
+            remote = self._call_function_on(
+                root, _QUERY_FN, [selector, _is_xpath(selector), 0, True], by_value=False
+            )
+        except JavaScriptError as exc:
+            raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
+        props = self.send("Runtime.getProperties", {"objectId": remote["objectId"], "ownProperties": True})
+        items = [p for p in props.get("result", []) if p.get("name", "").isdigit()]
+        items.sort(key=lambda p: int(p["name"]))
+        return [
+            Element(self, str(p["value"]["objectId"]), str(p["value"].get("description", "")))
+            for p in items
+            if "objectId" in p.get("value", {})
+        ]
+
+    # -- captures ---------------------------------------------------------------------------
+
+    def take_screenshot(
+        self,
+        path: Optional[str] = None,
+        *,
+        format: str = "png",  # noqa: A002 - the CDP option's name
+        quality: Optional[int] = None,
+        full_page: bool = False,
+        _clip: Optional[Dict[str, float]] = None,
+    ) -> Screenshot:
+        """Capture the viewport (or the whole page) as PNG, JPEG or WebP bytes.
+
+        Args:
+            path: also write the image there.
+            format: ``png``, ``jpeg`` or ``webp``.
+            quality: 0-100, for ``jpeg`` and ``webp`` only.
+            full_page: capture the whole scrollable page, not just the viewport.
+
+        Returns:
+            :class:`Screenshot` (``bytes``, shown inline in Jupyter).
+        """
+        if format not in ("png", "jpeg", "webp"):
+            raise InvalidCommand("format must be 'png', 'jpeg' or 'webp', got %r" % (format,))
+        params: Dict[str, Any] = {"format": format}
+        if quality is not None:
+            if format == "png":
+                raise InvalidCommand("quality applies to jpeg and webp only, not png")
+            if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+                raise InvalidCommand("quality must be an int from 0 to 100, got %r" % (quality,))
+            params["quality"] = quality
+        if _clip is not None:
+            params["clip"] = _clip
+            params["captureBeyondViewport"] = True
+        elif full_page:
+            metrics = self.send("Page.getLayoutMetrics")
+            size = metrics.get("cssContentSize") or metrics["contentSize"]
+            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+            params["captureBeyondViewport"] = True
+        data = Screenshot(base64.b64decode(self.send("Page.captureScreenshot", params, timeout=60)["data"]))
+        if path is not None:
+            data.save(path)
+        return data
+
+    def print_to_pdf(
+        self,
+        path: Optional[str] = None,
+        *,
+        landscape: bool = False,
+        print_background: bool = True,
+        scale: float = 1.0,
+        timeout: float = 60,
+        **options: Any,
+    ) -> Pdf:
+        """Render the page as PDF bytes (``Page.printToPDF``; more CDP options as keywords,
+        e.g. ``paperWidth=8.27``)."""
+        params: Dict[str, Any] = {"landscape": landscape, "printBackground": print_background, "scale": scale}
+        params.update(options)
+        data = Pdf(base64.b64decode(self.send("Page.printToPDF", params, timeout=timeout)["data"]))
+        if path is not None:
+            data.save(path)
+        return data
+
+    # -- events -----------------------------------------------------------------------------
+
+    def on(
+        self,
+        event_name: str,
+        callback: Callable[..., Any],
+        temporary: bool = False,
+        background: bool = False,
+    ) -> int:
+        """Register ``callback`` for a CDP event of this tab.
+
+        Args:
+            background: run the callback on a worker pool instead of the dispatcher thread,
+                so a slow callback never holds back other events (the seed's non-blocking
+                ``Tab.on``). Order between background calls is then not guaranteed.
+
+        Returns:
+            The callback id, for :meth:`remove_callback`.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be callable, got %r" % (callback,))
+        if background:
+            pool = self._background_pool()
+            target = callback
+
+            def callback(event: Dict[str, Any]) -> None:
+                pool.submit(_run_background, target, event)
+
+        return self.connection.register_callback(event_name, callback, temporary)
+
+    def _background_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(4, thread_name_prefix="syncdp-background")
+            return self._pool
+
+    def remove_callback(self, callback_id: int) -> bool:
+        """Remove a callback registered with :meth:`on`."""
+        return self.connection.remove_callback(callback_id)
+
+    def expect_event(self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10) -> EventExpectation:
+        """Race-free wait for an event triggered inside the ``with`` block (see
+        :meth:`ConnectionHandler.expect_event`)."""
+        self._prepare()
+        return self.connection.expect_event(event_name, predicate, timeout)
+
+    def wait_for_event(self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10) -> Dict[str, Any]:
+        """Block for the next ``event_name`` event of this tab."""
+        self._prepare()
+        return self.connection.wait_for_event(event_name, predicate, timeout)
+
+    # -- network ----------------------------------------------------------------------------
+
+    def enable_network_events(self) -> None:
+        """Start recording network requests (``Network.enable``) into :meth:`get_network_logs`."""
+        self.send("Network.enable")
+
+    def disable_network_events(self) -> None:
+        """Stop recording network requests."""
+        self.send("Network.disable")
+
+    def get_network_logs(self, filter: Optional[str] = None) -> List[Dict[str, Any]]:  # noqa: A002
+        """``Network.requestWillBeSent`` events seen, optionally those whose URL contains ``filter``."""
+        logs = self.connection.network_logs
+        if filter is None:
+            return logs
+        return [e for e in logs if filter in str(e.get("params", {}).get("request", {}).get("url", ""))]
+
+    def get_network_response_body(self, request_id: str) -> Union[str, bytes]:
+        """The body of a finished response: ``str`` for text, ``bytes`` when base64-encoded."""
+        result = self.send("Network.getResponseBody", {"requestId": request_id})
+        body = str(result.get("body", ""))
+        return base64.b64decode(body) if result.get("base64Encoded") else body
+
+    # -- dialogs ----------------------------------------------------------------------------
+
+    def has_dialog(self) -> bool:
+        """Whether a JavaScript dialog (alert, confirm, prompt, beforeunload) is open."""
+        return bool(self.connection.dialog)
+
+    def get_dialog_message(self) -> str:
+        """The open dialog's message.
+
+        Raises:
+            SyncdpError: no dialog is open.
+        """
+        dialog = self.connection.dialog
+        if not dialog:
+            raise SyncdpError("no JavaScript dialog is open")
+        return str((dialog.get("params") or {}).get("message", ""))
+
+    def handle_dialog(self, accept: bool = True, prompt_text: Optional[str] = None, timeout: float = 10) -> None:
+        """Accept or dismiss the open dialog (typing ``prompt_text`` into a prompt).
+
+        Raises:
+            SyncdpError: no dialog is open.
+        """
+        if not self.connection.dialog:
+            raise SyncdpError("no JavaScript dialog is open")
+        params: Dict[str, Any] = {"accept": bool(accept)}
+        if prompt_text is not None:
+            params["promptText"] = str(prompt_text)
+        with self.connection.expect_event("Page.javascriptDialogClosed", timeout=timeout):
+            self.send("Page.handleJavaScriptDialog", params, timeout=timeout)
+
+    def set_dialog_policy(self, policy: Optional[str]) -> None:
+        """Answer every dialog automatically: ``"accept"``, ``"dismiss"``, or ``None`` (off)."""
+        if policy not in DIALOG_POLICIES:
+            raise InvalidCommand("dialog_policy must be None, 'accept' or 'dismiss', got %r" % (policy,))
+        if self._dialog_callback is not None:
+            self.connection.remove_callback(self._dialog_callback)
+            self._dialog_callback = None
+        self._dialog_policy = policy
+        if policy is not None:
+            accept = policy == "accept"
+
+            def answer(event: Dict[str, Any]) -> None:
+                try:
+                    self.connection.send("Page.handleJavaScriptDialog", {"accept": accept}, timeout=10)
+                except SyncdpError as exc:
+                    logger.warning("automatic dialog %s failed: %s", policy, exc)
+
+            self._dialog_callback = self.connection.register_callback("Page.javascriptDialogOpening", answer)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def bring_to_front(self) -> None:
+        """Activate the tab."""
+        self.send("Page.bringToFront")
+
+    def close(self) -> None:
+        """Close the tab (its target and its connection). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self._browser.connection.send("Target.closeTarget", {"targetId": self.target_id}, timeout=10)
+            except (CommandError, SyncdpError, OSError) as exc:
+                logger.debug("closing target %s: %s", self.target_id, exc)
+        self._release()
+
+    def _release(self) -> None:
+        """Close the connection and the background pool (target untouched)."""
+        self.connection.close()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            in_pool = threading.current_thread().name.startswith("syncdp-background")
+            pool.shutdown(wait=not in_pool)
+        self._browser._forget_tab(self)
+
+    def __enter__(self) -> "Tab":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _run_background(callback: Callable[..., Any], event: Dict[str, Any]) -> None:
+    import asyncio
+    import inspect
+
+    try:
+        result = callback(event)
+        if inspect.isawaitable(result):
+            asyncio.run(_await(result))
+    except Exception:
+        logger.exception("background callback %r raised", callback)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
