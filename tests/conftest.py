@@ -1,0 +1,176 @@
+"""Shared fixtures: a fake CDP endpoint, a real headless Chromium, and a thread-leak guard.
+
+* ``fake_cdp``: a started :class:`fake_cdp.FakeCDP` (see ``tests/fake_cdp.py``), stopped
+  after the test.
+* ``dead_port``: a loopback port with nothing listening on it.
+* ``chromium`` (session scope): real headless Chromium with a fresh profile; has ``.port``
+  and ``.ws_url``. Skips when ``/usr/bin/chromium`` (or ``$SYNCDP_TEST_CHROMIUM``) is
+  missing. The process group is killed and the profile removed at session end.
+* an autouse guard that fails any test leaving ``syncdp-*`` threads behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Iterator, List, Optional
+
+import pytest
+from fake_cdp import FakeCDP
+
+CHROMIUM = os.environ.get("SYNCDP_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+    "--remote-debugging-address=127.0.0.1",
+]
+THREAD_PREFIX = "syncdp-"
+LEAK_GRACE = 3.0  # seconds a test's syncdp threads get to finish after it returns
+
+
+# -- thread-leak guard -------------------------------------------------------------------
+
+
+def _syncdp_threads() -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def _syncdp_thread_leak_guard() -> Iterator[None]:
+    """Fail the test if it leaves ``syncdp-*`` threads running (pre-existing ones ignored)."""
+    before = set(_syncdp_threads())
+    yield
+    deadline = time.monotonic() + LEAK_GRACE
+    leaked = [t for t in _syncdp_threads() if t not in before]
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.02)
+        leaked = [t for t in _syncdp_threads() if t not in before]
+    if leaked:
+        pytest.fail(
+            "test left %d syncdp thread(s) running after %gs: %s"
+            % (len(leaked), LEAK_GRACE, ", ".join(sorted(t.name for t in leaked))),
+            pytrace=False,
+        )
+
+
+# -- fake CDP ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_cdp() -> Iterator[FakeCDP]:
+    """A started fake CDP endpoint on 127.0.0.1:<ephemeral>; stopped after the test."""
+    with FakeCDP() as fake:
+        yield fake
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- real Chromium -----------------------------------------------------------------------
+
+
+class Chromium:
+    """A running headless Chromium: ``port``, ``ws_url`` (browser endpoint), ``process``."""
+
+    def __init__(self, process: "subprocess.Popen[bytes]", port: int, ws_path: str, profile: str):
+        self.process = process
+        self.port = port
+        self.ws_url = "ws://127.0.0.1:%d%s" % (port, ws_path)
+        self.profile = profile
+
+    def __repr__(self) -> str:
+        return "<Chromium pid=%d port=%d>" % (self.process.pid, self.port)
+
+
+def _signal_group(process: "subprocess.Popen[bytes]", sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_group(process: "subprocess.Popen[bytes]") -> None:
+    """SIGTERM the process group, SIGKILL it if needed; always reap the leader."""
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+        process.wait(10)
+    # Renderer/zygote children may outlive the leader: kill the rest of the group and wait
+    # (bounded) until it is gone, so no Chromium process outlives the session.
+    _signal_group(process, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+
+
+def _read_devtools_port(profile: str, process: "subprocess.Popen[bytes]", log_path: str,
+                        timeout: float = 30.0) -> "tuple[int, str]":
+    path = os.path.join(profile, "DevToolsActivePort")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with open(path) as fh:
+                lines = fh.read().splitlines()
+            if len(lines) >= 2 and lines[0].strip().isdigit():
+                return int(lines[0]), lines[1].strip()
+        except OSError:
+            pass
+        time.sleep(0.05)
+    with open(log_path, "rb") as fh:
+        tail = fh.read()[-3000:].decode("utf-8", "replace")
+    raise RuntimeError(
+        "chromium did not expose DevToolsActivePort (exit code %r); stderr tail:\n%s"
+        % (process.poll(), tail)
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    """Real headless Chromium for the session; killed and its profile removed at the end."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("%s not found" % CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="syncdp-test-profile-")
+    log_path = os.path.join(tempfile.mkdtemp(prefix="syncdp-test-log-"), "chromium.log")
+    process: Optional["subprocess.Popen[bytes]"] = None
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [CHROMIUM, *CHROMIUM_FLAGS, "--user-data-dir=%s" % profile, "about:blank"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, killed as a whole
+            )
+        port, ws_path = _read_devtools_port(profile, process, log_path)
+        yield Chromium(process, port, ws_path, profile)
+    finally:
+        if process is not None:
+            _kill_group(process)
+        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(log_path), ignore_errors=True)
