@@ -25,13 +25,18 @@ through a tiny watchdog process (``python -I -S -c _WATCHDOG_SOURCE``)::
 * The kernel closes the owner's end of the pipe whenever the owner dies; the watchdog then
   reads EOF, kills the browser's process group, reaps it and removes a temporary profile.
   No thread of the owner is involved, so launching from any thread is safe.
-* On a normal :meth:`BrowserProcess.stop` the owner signals the group itself, then writes
-  ``q``: the watchdog reaps everything and exits without touching the profile.
+* On a normal :meth:`BrowserProcess.stop` the owner signals the group itself (SIGTERM,
+  then SIGKILL), then writes ``q``: the watchdog SIGKILLs the group once more (in case the
+  owner never learnt the pid), reaps everything and exits without touching the profile.
 * The watchdog never reaps the browser before the owner says ``q`` (it observes the exit
   with ``waitid(WNOWAIT)``), so the browser's pid, and with it the process group id, cannot
-  be recycled while the owner may still ``killpg`` it.
+  be recycled while the owner may still ``killpg`` it. (Where ``os.waitid`` is missing, e.g.
+  macOS, the watchdog reaps at once; a recycled pgid then needs the whole group gone and its
+  number reused within the stop() window.)
 * On Linux the watchdog is also a child subreaper, so browser descendants orphaned by the
   browser's exit are reaped by it rather than left as zombies under a non-reaping PID 1.
+* Caveat: a child forked without exec (``multiprocessing``'s "fork") inherits the owner's
+  end of the pipe, so the watchdog fires only once that child has exited as well.
 
 Without a usable Python interpreter (a frozen application) and on Windows the browser is
 spawned directly; it is then only cleaned up by :meth:`~BrowserProcess.stop`, garbage
@@ -54,21 +59,22 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import IO, Deque, Dict, List, Optional, Sequence, Tuple, Type
+from typing import IO
 from urllib.parse import urlsplit
 
 from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError
 
-__all__ = ["DEFAULT_ARGS", "LaunchOptions", "BrowserProcess", "find_browser"]
+__all__ = ["DEFAULT_ARGS", "BrowserProcess", "LaunchOptions", "find_browser"]
 
 logger = logging.getLogger(__name__)
 
 # -- finding the browser -----------------------------------------------------------------
 
 #: Executable names looked up on ``PATH``, in order of preference.
-BROWSER_NAMES: Tuple[str, ...] = (
+BROWSER_NAMES: tuple[str, ...] = (
     "chromium",
     "chromium-browser",
     "google-chrome",
@@ -84,7 +90,7 @@ BROWSER_NAMES: Tuple[str, ...] = (
 _ENV_VARS = ("SYNCDP_BROWSER", "CHROME_PATH")
 
 
-def _install_paths() -> List[str]:
+def _install_paths() -> list[str]:
     """The usual install locations for this platform, in order of preference."""
     if sys.platform == "darwin":
         home = os.path.expanduser("~")
@@ -122,7 +128,7 @@ def _is_executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
-def _resolve(candidate: str) -> Optional[str]:
+def _resolve(candidate: str) -> str | None:
     """``candidate`` if it is an executable path, or a bare name found on ``PATH``."""
     candidate = os.path.expanduser(candidate)
     if os.sep in candidate or (os.altsep is not None and os.altsep in candidate):
@@ -130,7 +136,7 @@ def _resolve(candidate: str) -> Optional[str]:
     return shutil.which(candidate)
 
 
-def find_browser(binary_location: Optional[str] = None) -> str:
+def find_browser(binary_location: str | None = None) -> str:
     """Find a Chromium-family browser executable.
 
     Looks at, in order: ``binary_location``; the ``SYNCDP_BROWSER`` and ``CHROME_PATH``
@@ -153,7 +159,7 @@ def find_browser(binary_location: Optional[str] = None) -> str:
         if found is None:
             raise BrowserNotFoundError([binary_location])
         return found
-    tried: List[str] = []
+    tried: list[str] = []
     for var in _ENV_VARS:
         value = os.environ.get(var)
         if value:
@@ -177,7 +183,7 @@ def find_browser(binary_location: Optional[str] = None) -> str:
 # -- options -------------------------------------------------------------------------------
 
 #: Flags a closed, headless machine needs; all verified against Chromium 156.
-DEFAULT_ARGS: Tuple[str, ...] = (
+DEFAULT_ARGS: tuple[str, ...] = (
     "--no-first-run",
     "--no-default-browser-check",
     "--disable-background-networking",
@@ -203,10 +209,11 @@ DEFAULT_ARGS: Tuple[str, ...] = (
     "--disable-client-side-phishing-detection",
     "--disable-domain-reliability",
     "--no-pings",
-    # Chrome on Linux otherwise starts two chrome_crashpad_handler daemons in their own
-    # sessions: they escape the process-group kill, outlive the browser by ~2 s and write to
-    # ~/.config/<browser>/Crash Reports. Without them every browser process is in our group.
-    "--disable-crashpad-for-testing",
+    # Not --disable-crashpad-for-testing: with it Chromium 156 aborts every http(s)
+    # navigation (net::ERR_ABORTED). The two chrome_crashpad_handler daemons it starts in
+    # their own sessions escape the process-group kill instead; the watchdog (a subreaper)
+    # inherits them and kills them, and --crash-dumps-dir (added per launch) keeps their
+    # files inside the profile rather than ~/.config.
 )
 
 # Flags syncdp owns: the port, address and profile must be the ones it reads back.
@@ -237,15 +244,15 @@ class LaunchOptions:
         env: extra environment variables for the browser, merged over ``os.environ``.
     """
 
-    binary_location: Optional[str] = None
+    binary_location: str | None = None
     headless: bool = True
-    arguments: List[str] = field(default_factory=list)
-    user_data_dir: Optional[str] = None
-    window_size: Optional[Tuple[int, int]] = (1280, 720)
-    proxy: Optional[str] = None
+    arguments: list[str] = field(default_factory=list)
+    user_data_dir: str | None = None
+    window_size: tuple[int, int] | None = (1280, 720)
+    proxy: str | None = None
     start_timeout: float = 20.0
-    no_sandbox: Optional[bool] = None
-    env: Optional[Dict[str, str]] = None
+    no_sandbox: bool | None = None
+    env: dict[str, str] | None = None
 
 
 def _running_as_root() -> bool:
@@ -253,14 +260,14 @@ def _running_as_root() -> bool:
     return geteuid is not None and geteuid() == 0
 
 
-def _build_command(binary: str, options: LaunchOptions, profile: str) -> List[str]:
+def _build_command(binary: str, options: LaunchOptions, profile: str) -> list[str]:
     """The browser's argv; raises ``ValueError`` for arguments that syncdp must own."""
-    disabled_features: List[str] = []
-    extra: List[str] = []
+    disabled_features: list[str] = []
+    extra: list[str] = []
     for arg in options.arguments:
         name = arg.split("=", 1)[0]
         if name in _RESERVED_FLAGS:
-            raise ValueError("argument %r is not allowed: %s" % (arg, _RESERVED_FLAGS[name]))
+            raise ValueError(f"argument {arg!r} is not allowed: {_RESERVED_FLAGS[name]}")
         if name == "--disable-features" and "=" in arg:
             disabled_features.extend(f for f in arg.split("=", 1)[1].split(",") if f)
         else:
@@ -278,15 +285,16 @@ def _build_command(binary: str, options: LaunchOptions, profile: str) -> List[st
         "--remote-debugging-port=0",
         "--remote-debugging-address=127.0.0.1",
         # Always an explicit profile: Chrome 136+ ignores remote debugging on the default one.
-        "--user-data-dir=%s" % profile,
+        f"--user-data-dir={profile}",
+        f"--crash-dumps-dir={os.path.join(profile, 'crashpad')}",
     ]
     if options.headless:
         command.append("--headless=new")
     if options.window_size is not None:
         width, height = options.window_size
-        command.append("--window-size=%d,%d" % (width, height))
+        command.append(f"--window-size={width:d},{height:d}")
     if options.proxy:
-        command.append("--proxy-server=%s" % options.proxy)
+        command.append(f"--proxy-server={options.proxy}")
     no_sandbox = options.no_sandbox
     if no_sandbox is None:
         no_sandbox = _running_as_root()  # Chrome refuses to run as root with its sandbox
@@ -303,14 +311,15 @@ def _build_command(binary: str, options: LaunchOptions, profile: str) -> List[st
 # Run as ``python -I -S -c _WATCHDOG_SOURCE MODE PROFILE BROWSER_ARGV...``; see the module
 # docstring. Self-contained (it cannot import syncdp under -I -S) and Python 3.9 compatible.
 # MODE is "temp" (remove PROFILE if the owner dies) or "keep".
-_WATCHDOG_SOURCE = r'''
+_WATCHDOG_SOURCE = r'''# syncdp launcher watchdog (see syncdp/launcher.py)
 import os, re, shutil, signal, subprocess, sys, threading, time
 
 def report(line):
+    # os.write, not sys.stdout: a daemon thread frozen at shutdown while holding the
+    # buffered writer's lock would stall interpreter finalization for seconds.
     try:
-        sys.stdout.buffer.write(line.encode("utf-8", "replace") + b"\n")
-        sys.stdout.buffer.flush()
-    except (OSError, ValueError):
+        os.write(1, line.encode("utf-8", "replace") + b"\n")
+    except OSError:
         pass
 
 def killpg(pgid, sig):
@@ -318,6 +327,29 @@ def killpg(pgid, sig):
         os.killpg(pgid, sig)
     except OSError:
         pass
+
+def kill_orphans():
+    # Browser descendants that daemonized (crashpad handlers, in their own sessions) were
+    # re-parented to this subreaper: they are exactly our children other than the browser.
+    me = str(os.getpid())
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as fh:
+                stat = fh.read().decode("ascii", "replace")
+            ppid = stat.rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == me:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
 
 def reap_all(pid, deadline):
     while time.monotonic() < deadline:
@@ -401,17 +433,20 @@ def main():
         # EOF: the owner died without stopping the browser. Ask, then force.
         killpg(pid, signal.SIGTERM)
         exited.wait(2.0)
-        killpg(pid, signal.SIGKILL)
-    reap_all(pid, time.monotonic() + 10.0)
+    # After "q" the owner has already killed the group; again in case it never learnt the pid.
+    killpg(pid, signal.SIGKILL)
+    exited.wait(5.0)  # the exit is reported before anything is reaped
+    kill_orphans()
+    reap_all(pid, time.monotonic() + 3.0)
     if command != b"q":
         clean_profile(mode, profile, pid)
     return 0
 
-sys.exit(main())
+os._exit(main())  # nothing to finalize; do not wait on the daemon waiter thread
 '''
 
 
-def _usable_python() -> Optional[str]:
+def _usable_python() -> str | None:
     """The interpreter to run the watchdog with, or ``None`` (frozen app, Windows)."""
     if os.name != "posix" or getattr(sys, "frozen", False):
         return None
@@ -422,9 +457,9 @@ def _usable_python() -> Optional[str]:
 class _Child:
     """A spawned browser: the browser pid, its exit status, signals to its whole tree."""
 
-    pid: Optional[int] = None
-    returncode: Optional[int] = None
-    spawn_error: Optional[str] = None
+    pid: int | None = None
+    returncode: int | None = None
+    spawn_error: str | None = None
     stderr: IO[bytes]
 
     def poll(self) -> bool:
@@ -456,7 +491,7 @@ class _Child:
 class _WatchdogChild(_Child):
     """The browser spawned through the pipe-EOF watchdog (POSIX)."""
 
-    def __init__(self, python: str, argv: Sequence[str], env: Dict[str, str],
+    def __init__(self, python: str, argv: Sequence[str], env: dict[str, str],
                  profile: str, temp_profile: bool) -> None:
         self._helper = subprocess.Popen(
             [python, "-I", "-S", "-c", _WATCHDOG_SOURCE,
@@ -473,20 +508,20 @@ class _WatchdogChild(_Child):
         assert self._helper.stdout is not None
         assert self._helper.stderr is not None
         self.stderr = self._helper.stderr
-        self._control: Optional[IO[bytes]] = self._helper.stdin
-        self._status: Optional[IO[bytes]] = self._helper.stdout
+        self._control: IO[bytes] | None = self._helper.stdin
+        self._status: IO[bytes] | None = self._helper.stdout
+        self._pump_lock = threading.Lock()
         self._buffer = b""
         self._status_eof = False
         self._exited = False
 
-    @property
-    def helper_exited(self) -> bool:
-        """True when the watchdog stopped reporting (it ended, or failed to start)."""
-        self._pump(0.0)
-        return self._status_eof
-
     def _pump(self, timeout: float) -> None:
         """Read what the watchdog reported, waiting up to ``timeout`` for something."""
+        # One reader at a time: is_running() may poll from any thread while stop() runs.
+        with self._pump_lock:
+            self._pump_locked(timeout)
+
+    def _pump_locked(self, timeout: float) -> None:
         status = self._status
         if status is None or self._status_eof:
             return
@@ -532,8 +567,9 @@ class _WatchdogChild(_Child):
             self._pump(timeout)
 
     def terminate(self, force: bool) -> None:
+        self._pump(0.0)
         if self.pid is None:
-            return
+            return  # not spawned (yet): release() makes the watchdog kill whatever it started
         # Safe while the watchdog has not been told "q": it has not reaped the browser, so
         # the pgid (== browser pid) cannot have been reused by an unrelated process.
         sig = signal.SIGKILL if force else signal.SIGTERM
@@ -562,16 +598,17 @@ class _WatchdogChild(_Child):
             logger.warning("launcher watchdog pid %d did not exit; killing it", self._helper.pid)
             self._helper.kill()
             self._helper.wait()
-        self._pump(0.0)
-        status, self._status = self._status, None
-        if status is not None:
-            status.close()
+        with self._pump_lock:
+            self._pump_locked(0.0)
+            status, self._status = self._status, None
+            if status is not None:
+                status.close()
 
 
 class _DirectChild(_Child):
     """The browser as a direct child, without a watchdog (Windows, frozen applications)."""
 
-    def __init__(self, argv: Sequence[str], env: Dict[str, str]) -> None:
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
         if sys.platform == "win32":
             self._proc = subprocess.Popen(
                 list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -656,8 +693,8 @@ class _StderrTail:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._lines: Deque[str] = deque(maxlen=_STDERR_LINES)
-        self.endpoint: Optional[str] = None
+        self._lines: deque[str] = deque(maxlen=_STDERR_LINES)
+        self.endpoint: str | None = None
         self.changed = threading.Event()  # set on the endpoint line and at EOF
 
     def add(self, line: str) -> None:
@@ -698,7 +735,7 @@ _SINGLETON_DIR_RE = re.compile(r"^[A-Za-z][\w-]*(\.[\w-]+)+\.[A-Za-z0-9]{6}$")
 _SINGLETON_LINKS = ("SingletonLock", "SingletonSocket", "SingletonCookie")
 
 
-def _clean_singleton(profile: str, pid: Optional[int]) -> None:
+def _clean_singleton(profile: str, pid: int | None) -> None:
     """Remove the singleton links a killed browser left, and its socket dir in $TMPDIR.
 
     Only when ``SingletonLock`` names our browser's pid: a profile in use by another live
@@ -749,12 +786,12 @@ def _make_temp_profile() -> str:
     mode = os.stat(path).st_mode & 0o777
     if mode != 0o700 and os.name == "posix":
         shutil.rmtree(path, ignore_errors=True)
-        raise BrowserLaunchError("temporary profile %s was created with mode %o, not 700"
-                                 % (path, mode))
+        raise BrowserLaunchError(
+            f"temporary profile {path} was created with mode {mode:o}, not 700")
     return path
 
 
-def _read_active_port(profile: str) -> Optional[Tuple[int, str]]:
+def _read_active_port(profile: str) -> tuple[int, str] | None:
     """(port, browser ws path) from DevToolsActivePort, or None while it is not complete."""
     try:
         with open(os.path.join(profile, "DevToolsActivePort"), encoding="utf-8") as fh:
@@ -767,7 +804,7 @@ def _read_active_port(profile: str) -> Optional[Tuple[int, str]]:
     return (port, lines[1].strip()) if 0 < port < 65536 else None
 
 
-def _parse_ws_url(url: str) -> Optional[Tuple[int, str]]:
+def _parse_ws_url(url: str) -> tuple[int, str] | None:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -793,6 +830,7 @@ class _State:
         self.thread = thread
         self.lock = threading.Lock()
         self.stopped = False
+        self.owner_pid = os.getpid()
 
 
 def _shutdown(state: _State, grace: float, reason: str) -> None:
@@ -800,6 +838,8 @@ def _shutdown(state: _State, grace: float, reason: str) -> None:
 
     Idempotent and serialized by ``state.lock``; this is also the weakref finalizer.
     """
+    if os.getpid() != state.owner_pid:
+        return  # a forked child's copy (at its exit): the browser belongs to the parent
     with state.lock:
         if state.stopped:
             return
@@ -817,7 +857,7 @@ def _shutdown(state: _State, grace: float, reason: str) -> None:
         child.terminate(force=True)
         child.release(timeout=10.0)
         child.poll()
-        if state.thread is not threading.current_thread():
+        if state.thread.ident is not None and state.thread is not threading.current_thread():
             state.thread.join(5.0)
             if state.thread.is_alive():
                 logger.warning("browser stderr still open after the process group was killed")
@@ -843,18 +883,18 @@ class BrowserProcess:
         options: launch options; defaults to ``LaunchOptions()``.
     """
 
-    def __init__(self, options: Optional[LaunchOptions] = None) -> None:
+    def __init__(self, options: LaunchOptions | None = None) -> None:
         self.options = options if options is not None else LaunchOptions()
         self._lock = threading.Lock()
-        self._state: Optional[_State] = None
-        self._finalizer: Optional[weakref.finalize] = None  # type: ignore[type-arg]
-        self._port: Optional[int] = None
-        self._ws_url: Optional[str] = None
+        self._state: _State | None = None
+        self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
+        self._port: int | None = None
+        self._ws_url: str | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.is_running() else (
             "stopped" if self._state is not None else "not started")
-        return "<BrowserProcess pid=%s port=%s %s>" % (self.pid, self._port, state)
+        return f"<BrowserProcess pid={self.pid} port={self._port} {state}>"
 
     # -- properties
 
@@ -873,7 +913,7 @@ class BrowserProcess:
         return self._ws_url
 
     @property
-    def pid(self) -> Optional[int]:
+    def pid(self) -> int | None:
         """The browser's pid (also its process-group id); ``None`` before :meth:`start`."""
         return self._state.child.pid if self._state is not None else None
 
@@ -887,7 +927,7 @@ class BrowserProcess:
         raise RuntimeError("the temporary profile is created by start()")
 
     @property
-    def returncode(self) -> Optional[int]:
+    def returncode(self) -> int | None:
         """The browser's exit code once it has exited (negative: killed by that signal)."""
         if self._state is None:
             return None
@@ -946,28 +986,29 @@ class BrowserProcess:
             tail = _StderrTail()
             thread = threading.Thread(
                 target=_drain_stderr, args=(child.stderr, tail),
-                name="syncdp-launcher-stderr-%d" % next(_thread_serial), daemon=True,
+                name=f"syncdp-launcher-stderr-{next(_thread_serial)}", daemon=True,
             )
             state = _State(child, profile, temp_profile, tail, thread)
             self._state = state
-            thread.start()
+            # The finalizer holds ``state`` only: nothing in it refers back to ``self``.
             self._finalizer = weakref.finalize(
                 self, _shutdown, state, 0.0 if temp_profile else 1.0,
                 "was not stopped (BrowserProcess garbage-collected or interpreter exiting)",
             )
             try:
+                thread.start()
                 port, path = self._wait_endpoint(binary, state, options.start_timeout)
             except BaseException:
                 self._finalizer.detach()
                 _shutdown(state, 0.0, "")
                 raise
             self._port = port
-            self._ws_url = "ws://127.0.0.1:%d%s" % (port, path)
+            self._ws_url = f"ws://127.0.0.1:{port}{path}"
             logger.info("launched %s (pid %s), DevTools on 127.0.0.1:%d, profile %s",
                         binary, child.pid, port, profile)
 
     @staticmethod
-    def _spawn(binary: str, command: List[str], env: Dict[str, str], profile: str,
+    def _spawn(binary: str, command: list[str], env: dict[str, str], profile: str,
                temp_profile: bool) -> _Child:
         python = _usable_python()
         try:
@@ -978,42 +1019,46 @@ class BrowserProcess:
                                "will not be killed if this process is killed")
             return _DirectChild(command, env)
         except OSError as exc:
-            raise BrowserLaunchError("cannot execute %s: %s" % (binary, exc)) from exc
+            raise BrowserLaunchError(f"cannot execute {binary}: {exc}") from exc
 
     @staticmethod
-    def _wait_endpoint(binary: str, state: _State, timeout: float) -> Tuple[int, str]:
+    def _wait_endpoint(binary: str, state: _State, timeout: float) -> tuple[int, str]:
         child, tail = state.child, state.tail
         deadline = time.monotonic() + timeout
         while True:
+            exited = child.poll()  # also collects the pid and a spawn error from the watchdog
             found = _read_active_port(state.profile)
             if found is None and tail.endpoint is not None:
                 found = _parse_ws_url(tail.endpoint)  # fallback: "DevTools listening on"
-            if found is not None:
-                return found
+            if found is not None and child.pid is not None:
+                return found  # (the watchdog may report the pid just after the endpoint)
             if child.spawn_error is not None:
                 _shutdown(state, 0.0, "")
-                raise BrowserLaunchError("cannot execute %s: %s" % (binary, child.spawn_error),
+                raise BrowserLaunchError(f"cannot execute {binary}: {child.spawn_error}",
                                          stderr_tail=tail.text())
-            if child.poll() or (isinstance(child, _WatchdogChild) and child.pid is None
-                                and child.helper_exited):
+            if exited:
                 _shutdown(state, 0.0, "")  # reaps and joins stderr: the tail is complete
+                if child.pid is None:
+                    raise BrowserLaunchError(
+                        "the launcher watchdog failed before starting the browser",
+                        stderr_tail=tail.text())
                 hint = " (is the profile already in use by another browser?)" \
                     if child.returncode == 0 else ""
                 raise BrowserLaunchError(
-                    "browser %s exited before publishing its DevTools endpoint%s"
-                    % (binary, hint), returncode=child.returncode, stderr_tail=tail.text())
+                    f"browser {binary} exited before publishing its DevTools endpoint{hint}",
+                    returncode=child.returncode, stderr_tail=tail.text())
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 _shutdown(state, 0.0, "")
                 raise BrowserLaunchError(
-                    "browser %s timed out after %gs without publishing its DevTools "
-                    "endpoint" % (binary, timeout), stderr_tail=tail.text())
-            # Woken early by the "DevTools listening" line or stderr EOF; otherwise a short
-            # slice, since DevToolsActivePort and the watchdog's reports are not waitable.
-            if not tail.changed.wait(min(0.05, remaining)):
-                continue
-            if tail.endpoint is None:
-                child.wait_exit(min(0.05, remaining))  # stderr EOF: the exit report is near
+                    f"browser {binary} timed out after {timeout:g}s without publishing its "
+                    "DevTools endpoint", stderr_tail=tail.text())
+            # Short slices: DevToolsActivePort cannot be waited on. Before stderr EOF, wake
+            # early on the "DevTools listening" line; after it, on the watchdog's exit report.
+            if tail.changed.is_set():
+                child.wait_exit(min(0.05, remaining))
+            else:
+                tail.changed.wait(min(0.05, remaining))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the browser: SIGTERM its process group, wait up to ``timeout`` s, SIGKILL.
@@ -1033,15 +1078,16 @@ class BrowserProcess:
         if self._finalizer is not None:
             self._finalizer.detach()
 
-    def __enter__(self) -> "BrowserProcess":
+    # typing.Self is 3.11+ and this package supports 3.9.
+    def __enter__(self) -> BrowserProcess:  # noqa: PYI034
         if self._state is None:
             self.start()
         return self
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
