@@ -16,7 +16,13 @@ import logging
 
 from syncdp import exceptions
 from syncdp.browser import Browser, Chrome, connect
-from syncdp.connection import DISCONNECTED_EVENT, ConnectionHandler, EventExpectation
+from syncdp.connection import (
+    ATTACHED_EVENT,
+    DISCONNECTED_EVENT,
+    ConnectionHandler,
+    EventExpectation,
+    Session,
+)
 from syncdp.element import Element
 from syncdp.exceptions import (
     BrowserLaunchError,
@@ -53,6 +59,8 @@ __all__ = [
     "Screenshot",
     "Pdf",
     "ConnectionHandler",
+    "Session",
+    "ATTACHED_EVENT",
     "EventExpectation",
     "DISCONNECTED_EVENT",
     "SyncdpError",

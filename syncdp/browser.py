@@ -14,7 +14,11 @@ from syncdp.discovery import is_loopback
 from syncdp.exceptions import InvalidCommand, SyncdpError
 from syncdp.tab import Tab
 
-__all__ = ["Browser", "Chrome", "connect"]
+__all__ = ["Browser", "Chrome", "connect", "TRANSPORTS"]
+
+TRANSPORTS = ("sessions", "sockets")
+DEFAULT_TRANSPORT = "sessions"
+"""Chosen by bench/bench_tabs.py (see the README); ``SYNCDP_TRANSPORT`` overrides it."""
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,10 @@ class Browser:
         headers: handshake headers for every connection (remote services' auth tokens).
         dialog_policy: default dialog policy of new :class:`Tab` objects.
         connect_timeout: seconds for discovery and each websocket handshake.
+        transport: ``"sessions"`` (default; the ``SYNCDP_TRANSPORT`` environment variable
+            overrides the default): every tab is a flattened CDP session on the
+            browser's one websocket, served by one reader and one dispatcher thread;
+            ``"sockets"``: the seed's model, each tab its own websocket and two threads.
     """
 
     def __init__(
@@ -44,7 +52,13 @@ class Browser:
         headers: Optional[Mapping[str, str]] = None,
         dialog_policy: Optional[str] = None,
         connect_timeout: float = 10.0,
+        transport: Optional[str] = None,
     ) -> None:
+        if transport is None:
+            transport = os.environ.get("SYNCDP_TRANSPORT") or DEFAULT_TRANSPORT
+        if transport not in TRANSPORTS:
+            raise InvalidCommand("transport must be one of %s, got %r" % (TRANSPORTS, transport))
+        self.transport = transport
         self._endpoint: Union[int, str, None] = endpoint
         self._headers = dict(headers) if headers else None
         self._dialog_policy = dialog_policy
@@ -206,6 +220,7 @@ def connect(
     headers: Optional[Mapping[str, str]] = None,
     dialog_policy: Optional[str] = None,
     connect_timeout: float = 10.0,
+    transport: Optional[str] = None,
 ) -> Browser:
     """Attach to a running browser by port, ``http://host:port`` or ``ws://`` URL.
 
@@ -222,7 +237,13 @@ def connect(
             "anyone who reaches that port controls the browser",
             host,
         )
-    browser = Browser(endpoint, headers=headers, dialog_policy=dialog_policy, connect_timeout=connect_timeout)
+    browser = Browser(
+        endpoint,
+        headers=headers,
+        dialog_policy=dialog_policy,
+        connect_timeout=connect_timeout,
+        transport=transport,
+    )
     browser.connection.connect()
     return browser
 
@@ -242,6 +263,7 @@ class Chrome(Browser):
         proxy: ``--proxy-server`` value.
         start_timeout: seconds allowed for the browser to expose its endpoint.
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
+        transport: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
     """
 
     def __init__(
@@ -256,6 +278,7 @@ class Chrome(Browser):
         start_timeout: float = 20.0,
         dialog_policy: Optional[str] = None,
         connect_timeout: float = 10.0,
+        transport: Optional[str] = None,
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
@@ -274,7 +297,9 @@ class Chrome(Browser):
         )
         self._start_lock = threading.Lock()
         # No endpoint before start(): ``connection`` raises a clear error until then.
-        super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout)
+        super().__init__(
+            None, dialog_policy=dialog_policy, connect_timeout=connect_timeout, transport=transport
+        )
 
     @property
     def process(self) -> Any:

@@ -11,7 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
-from syncdp.connection import ConnectionHandler, EventExpectation
+from syncdp.connection import ConnectionHandler, EventExpectation, Session
+from syncdp.connection.endpoint import _Endpoint
 from syncdp.connection.events import Predicate
 from syncdp.element import Element
 from syncdp.exceptions import (
@@ -123,19 +124,26 @@ class Tab:
         target_id: str,
         *,
         dialog_policy: Optional[str] = None,
-        connection: Optional[ConnectionHandler] = None,
+        connection: Optional[_Endpoint] = None,
     ) -> None:
         self._browser = browser
         self.target_id = target_id
         endpoint = browser._endpoint
         if endpoint is None:
             raise SyncdpError("the browser is not started: call start() first")
-        self.connection = connection or ConnectionHandler(
-            endpoint,
-            page_id=target_id,
-            headers=browser._headers,
-            connect_timeout=browser._connect_timeout,
-        )
+        if connection is None:
+            if browser.transport == "sessions":
+                # One flattened session on the browser's socket: no thread, no socket.
+                connection = browser.connection.attach(target_id)
+            else:
+                # The seed's model: the page's own websocket (and two threads).
+                connection = ConnectionHandler(
+                    endpoint,
+                    page_id=target_id,
+                    headers=browser._headers,
+                    connect_timeout=browser._connect_timeout,
+                )
+        self.connection: _Endpoint = connection
         self._lock = threading.Lock()
         self._prepared_for = 0
         self._closed = False
@@ -181,6 +189,25 @@ class Tab:
         state = "closed" if self._closed else ("connected" if self.connection.connected else "idle")
         return "<Tab %s %s>" % (self.target_id, state)
 
+    @property
+    def frames(self) -> List[Session]:
+        """Sessions of this tab's out-of-process iframes and workers (after
+        :meth:`follow_children`)."""
+        return self.connection.child_sessions
+
+    def follow_children(self, enabled: bool = True, *, wait_for_debugger: bool = True) -> None:
+        """Auto-attach this tab's out-of-process iframes and workers as sessions.
+
+        Register a callback for :data:`syncdp.ATTACHED_EVENT` with :meth:`on` first to hear
+        of each new one before it runs. Only with ``transport="sessions"``.
+        """
+        if not isinstance(self.connection, Session):
+            raise SyncdpError(
+                "following child targets needs the sessions transport: Chrome(transport='sessions')"
+            )
+        self._prepare()
+        self.connection.set_auto_attach(enabled, wait_for_debugger=wait_for_debugger)
+
     def _repr_html_(self) -> str:
         import html
 
@@ -202,6 +229,8 @@ class Tab:
     @property
     def closed(self) -> bool:
         """Whether the tab was closed (by :meth:`close` or by the browser)."""
+        if not self._closed and isinstance(self.connection, Session) and self.connection.detached:
+            self._closed = True  # its target went away: the session ended with it
         return self._closed
 
     @property
@@ -210,7 +239,7 @@ class Tab:
         return self._crashed
 
     def _check_open(self, method: str) -> None:
-        if self._closed:
+        if self.closed:
             raise TargetClosedError(method, "the tab %s is closed" % self.target_id)
 
     def _prepare(self) -> None:

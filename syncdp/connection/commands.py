@@ -17,15 +17,16 @@ __all__ = ["CommandManager", "ErrorFactory"]
 
 logger = logging.getLogger(__name__)
 
-# One pending entry: the future and the method name (for errors and logs).
-_Entry = Tuple["Future[Dict[str, Any]]", str]
+# One pending entry: the future, the method name (for errors and logs) and the sessionId
+# the command was sent with (None: the connection's own target).
+_Entry = Tuple["Future[Dict[str, Any]]", str, Optional[str]]
 ErrorFactory = Callable[[str], BaseException]
 """Builds the exception for one failed command from its method name."""
 
 
 def _fail(entries: List[_Entry], make_error: ErrorFactory) -> int:
     failed = 0
-    for future, method in entries:
+    for future, method, _session in entries:
         try:
             future.set_exception(make_error(method))
             failed += 1
@@ -45,11 +46,14 @@ class CommandManager:
         self._ids = itertools.count(1)
         self._pending: Dict[int, _Entry] = {}
 
-    def create_command_future(self, method: str) -> Tuple[int, "Future[Dict[str, Any]]"]:
+    def create_command_future(
+        self, method: str, session_id: Optional[str] = None
+    ) -> Tuple[int, "Future[Dict[str, Any]]"]:
         """Register a new pending command.
 
         Args:
             method: the CDP method, kept for error messages.
+            session_id: the flattened session it is sent to, if any.
 
         Returns:
             The fresh command id and the future its answer will complete.
@@ -57,7 +61,7 @@ class CommandManager:
         future: Future[Dict[str, Any]] = Future()
         with self._lock:
             command_id = next(self._ids)
-            self._pending[command_id] = (future, method)
+            self._pending[command_id] = (future, method, session_id)
         return command_id, future
 
     def resolve_command(self, command_id: int, response: Dict[str, Any]) -> bool:
@@ -100,14 +104,31 @@ class CommandManager:
             self._pending.clear()
         return _fail(entries, make_error)
 
-    def fail_matching(self, predicate: Callable[[str], bool], make_error: ErrorFactory) -> int:
-        """Fail the pending commands whose method satisfies ``predicate``; returns how many."""
+    def fail_matching(
+        self,
+        predicate: Callable[[str], bool],
+        make_error: ErrorFactory,
+        session_id: Optional[str] = None,
+    ) -> int:
+        """Fail the pending commands of ``session_id`` whose method satisfies ``predicate``.
+
+        Returns how many were failed.
+        """
         with self._lock:
-            ids = [i for i, (_f, method) in self._pending.items() if predicate(method)]
+            ids = [
+                i
+                for i, (_f, method, session) in self._pending.items()
+                if session == session_id and predicate(method)
+            ]
             entries = [self._pending.pop(i) for i in ids]
         return _fail(entries, make_error)
 
     @property
     def pending_count(self) -> int:
-        """How many commands await an answer."""
+        """How many commands await an answer (all sessions)."""
         return len(self._pending)
+
+    def pending_count_for(self, session_id: Optional[str]) -> int:
+        """How many commands of ``session_id`` await an answer."""
+        with self._lock:
+            return sum(1 for entry in self._pending.values() if entry[2] == session_id)

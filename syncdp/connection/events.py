@@ -42,6 +42,22 @@ DIALOG_CLOSED_EVENT = "Page.javascriptDialogClosed"
 WAIT_SLICE = 0.1
 
 
+# One private event loop per dispatcher thread, shared by every events handler it serves,
+# for coroutine callbacks. Never the caller's loop: a notebook's running loop is untouched.
+_thread_loops = threading.local()
+
+
+def close_thread_loop() -> None:
+    """Close this thread's private event loop for coroutine callbacks (dispatcher exit)."""
+    loop = getattr(_thread_loops, "loop", None)
+    _thread_loops.loop = None
+    if loop is not None and not loop.is_closed():
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
 class _CallbackEntry:
     __slots__ = ("callback_id", "event_name", "callback", "temporary")
 
@@ -114,7 +130,6 @@ class EventsHandler:
         self._network_logs: Deque[Dict[str, Any]] = collections.deque(maxlen=network_logs_limit)
         self._network_logs_warned = False
         self._dialog: Dict[str, Any] = {}
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
 
     # -- callbacks ---------------------------------------------------------------------------
 
@@ -261,19 +276,10 @@ class EventsHandler:
                 )
 
     def _run_awaitable(self, awaitable: Any) -> None:
-        loop = self._loop
+        loop = getattr(_thread_loops, "loop", None)
         if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.new_event_loop()
+            loop = _thread_loops.loop = asyncio.new_event_loop()
         loop.run_until_complete(awaitable)
-
-    def close_loop(self) -> None:
-        """Close the private event loop of coroutine callbacks (dispatcher exit)."""
-        loop, self._loop = self._loop, None
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                loop.close()
 
     # -- state -------------------------------------------------------------------------------
 

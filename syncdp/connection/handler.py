@@ -30,22 +30,21 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FuturesTimeoutError
-from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import websocket
 
 from syncdp import discovery
 from syncdp.connection.commands import CommandManager
-from syncdp.connection.events import WAIT_SLICE, EventsHandler, EventWaiter, Predicate
+from syncdp.connection.endpoint import EventExpectation, Number, _check_timeout, _Endpoint
+from syncdp.connection.events import WAIT_SLICE, close_thread_loop
 from syncdp.exceptions import (
-    CommandError,
-    CommandTimeoutError,
     ConnectionClosedError,
     InvalidCommand,
     SyncdpError,
+    TargetClosedError,
+    TargetCrashedError,
 )
 from syncdp.transport import (
     OPCODE_BINARY,
@@ -57,7 +56,10 @@ from syncdp.transport import (
     redact_url,
 )
 
-__all__ = ["ConnectionHandler", "EventExpectation", "DISCONNECTED_EVENT"]
+if TYPE_CHECKING:  # pragma: no cover
+    from syncdp.connection.session import Session
+
+__all__ = ["ConnectionHandler", "EventExpectation", "DISCONNECTED_EVENT", "ATTACHED_EVENT"]
 
 logger = logging.getLogger(__name__)
 wire_logger = logging.getLogger("syncdp.wire")
@@ -65,12 +67,16 @@ wire_logger = logging.getLogger("syncdp.wire")
 DISCONNECTED_EVENT = "Syncdp.disconnected"
 """A synthetic event dispatched once when the connection is lost (not on ``close()``)."""
 
+ATTACHED_EVENT = "Syncdp.attachedToTarget"
+"""A synthetic event dispatched on an endpoint with auto-attach on, once per new child
+session: ``params`` holds ``session`` (the :class:`Session`), ``targetInfo`` and
+``waitingForDebugger``. Callbacks run before the child is resumed, so they can enable
+domains (``Runtime.enable`` for a worker's console) without missing its first events."""
+
 _WIRE_LIMIT = 500
 _STOP = object()
 _serial = itertools.count(1)
 _live: "weakref.WeakSet[ConnectionHandler]" = weakref.WeakSet()
-
-Number = Union[int, float]
 
 
 def _truncate(data: Union[str, bytes]) -> str:
@@ -78,16 +84,6 @@ def _truncate(data: Union[str, bytes]) -> str:
     if len(text) > _WIRE_LIMIT:
         return "%s... (%d chars)" % (text[:_WIRE_LIMIT], len(text))
     return text
-
-
-def _check_timeout(timeout: Optional[Number], what: str = "timeout") -> Optional[float]:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidCommand(
-            "%s must be a positive number of seconds or None, got %r" % (what, timeout)
-        )
-    return float(timeout)
 
 
 class _Link:
@@ -154,72 +150,7 @@ class _Link:
             logger.debug("socket shutdown failed", exc_info=True)
 
 
-class EventExpectation:
-    """The result of :meth:`ConnectionHandler.expect_event`: a context manager.
-
-    The waiter is registered on ``__enter__`` (before the trigger runs) and the wait happens
-    on ``__exit__``, so an event that fires while the trigger is still running is not missed.
-    ``value`` then holds the first matching event message.
-    """
-
-    def __init__(
-        self, handler: "ConnectionHandler", waiter: EventWaiter, timeout: Optional[float]
-    ) -> None:
-        self._handler = handler
-        self._waiter = waiter
-        self._timeout = timeout
-        self._done = False
-
-    @property
-    def value(self) -> Dict[str, Any]:
-        """The matched event message (``{"method": ..., "params": ...}``).
-
-        Raises:
-            RuntimeError: read before the ``with`` block ended.
-        """
-        if self._waiter.value is None:
-            raise RuntimeError("expect_event value is available once the with block has ended")
-        return self._waiter.value
-
-    @property
-    def timeout(self) -> Optional[float]:
-        """Seconds the wait on ``__exit__`` may last (settable inside the block)."""
-        return self._timeout
-
-    @timeout.setter
-    def timeout(self, value: Optional[float]) -> None:
-        self._timeout = _check_timeout(value)
-
-    def cancel(self) -> None:
-        """Stop waiting: ``__exit__`` then returns at once and ``value`` stays unset."""
-        self._done = True
-        self._handler._events_handler.remove_waiter(self._waiter)
-
-    def wait(self) -> Dict[str, Any]:
-        """Wait for the event now (also done by ``__exit__``)."""
-        try:
-            return self._waiter.wait(self._timeout)
-        finally:
-            self._done = True
-            self._handler._events_handler.remove_waiter(self._waiter)
-
-    def __enter__(self) -> "EventExpectation":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        if exc_type is not None:
-            self._handler._events_handler.remove_waiter(self._waiter)
-            return
-        if not self._done:
-            self.wait()
-
-
-class ConnectionHandler:
+class ConnectionHandler(_Endpoint):
     """A blocking connection to one CDP target (the browser, or one page).
 
     Nothing is opened until the first command (or :meth:`connect`). Any number of threads
@@ -279,19 +210,23 @@ class ConnectionHandler:
         self._ws_connector = ws_connector
         self._connect_timeout = float(_check_timeout(connect_timeout, "connect_timeout") or 10.0)
         self._headers = dict(headers) if headers else None
-        self._replay_enables = replay_enables
+        super().__init__(network_logs_limit, replay_enables)
+        self._root = self
+        self._session_id = None
+        self._network_logs_limit = network_logs_limit
         self._serial = next(_serial)
         self._command_manager = CommandManager()
-        self._events_handler = EventsHandler(network_logs_limit)
+        # sessionId -> Session: flattened sessions multiplexed on this socket (see attach()).
+        # Read lock-free by the reader; changed under _sessions_lock.
+        self._sessions: Dict[str, Session] = {}
+        self._sessions_lock = threading.Lock()
+        self._install_target_hooks(self)
         # _state_lock serializes connect, reconnect and close; commands never hold it on
         # the hot path (they read self._link, which is replaced, never mutated).
         self._state_lock = threading.RLock()
         self._link: Optional[_Link] = None
         self._dispatcher: Optional[threading.Thread] = None
         self._events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self._enabled: Dict[str, Dict[str, Any]] = {}
-        # event name -> hooks run on the reader thread (library code only; see add_reader_hook)
-        self._reader_hooks: Dict[str, Tuple[Callable[[Dict[str, Any]], None], ...]] = {}
         self._ws_url: Optional[str] = None
         self._connections = 0
         _live.add(self)
@@ -319,25 +254,6 @@ class ConnectionHandler:
         """The websocket URL of the current (or last) connection, if any."""
         return self._ws_url
 
-    @property
-    def network_logs(self) -> List[Dict[str, Any]]:
-        """The ``Network.requestWillBeSent`` events seen (enable the Network domain first)."""
-        return self._events_handler.network_logs
-
-    def clear_network_logs(self) -> None:
-        """Forget the recorded network events."""
-        self._events_handler.clear_network_logs()
-
-    @property
-    def dialog(self) -> Dict[str, Any]:
-        """The open JavaScript dialog's ``Page.javascriptDialogOpening`` event, or ``{}``."""
-        return self._events_handler.dialog
-
-    @property
-    def pending_commands(self) -> int:
-        """How many commands are awaiting their answer."""
-        return self._command_manager.pending_count
-
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         where = self._ws_url and redact_url(self._ws_url) or repr(self._connection_port)
@@ -352,6 +268,9 @@ class ConnectionHandler:
             ConnectFailedError: the endpoint cannot be reached or refused the handshake.
         """
         self._ensure_connected()
+
+    def _ensure_link(self, method: Optional[str] = None) -> _Link:
+        return self._ensure_connected()
 
     def _resolve_url(self) -> str:
         target = self._connection_port
@@ -422,23 +341,8 @@ class ConnectionHandler:
             reader.start()
             logger.info("%s to %s", "reconnected" if reconnect else "connected", redact_url(url))
             if reconnect and self._replay_enables and self._enabled:
-                self._replay(link)
+                self._replay_enabled(link)
             return link
-
-    def _replay(self, link: _Link) -> None:
-        for method, params in list(self._enabled.items()):
-            command: Dict[str, Any] = {"method": method}
-            if params:
-                command["params"] = params
-            try:
-                future, command_id = self._send_on(link, command)
-                response = self._wait(future, command_id, method, self._connect_timeout)
-                if "error" in response:
-                    logger.warning(
-                        "re-sending %s after reconnect failed: %s", method, response["error"]
-                    )
-            except SyncdpError as exc:
-                logger.warning("re-sending %s after reconnect failed: %s", method, exc)
 
     def _start_dispatcher(self) -> None:
         dispatcher = self._dispatcher
@@ -462,7 +366,9 @@ class ConnectionHandler:
         detail = "the connection to the browser was lost"
         resolve = self._command_manager.resolve_command
         observe = self._events_handler.observe
+        process = self._events_handler.process_event
         hooks = self._reader_hooks
+        sessions = self._sessions
         put = self._events.put
         loads = json.loads
         wire_debug = wire_logger.isEnabledFor
@@ -513,10 +419,21 @@ class ConnectionHandler:
                         "skipping a message with neither id nor method: %s", _truncate(data)
                     )
                     continue
-                if hooks:
-                    self._run_reader_hooks(hooks.get(method), message)
-                if observe(message):
-                    put(message)
+                session_id = message.get("sessionId")
+                if session_id is None:
+                    if hooks:
+                        self._run_reader_hooks(hooks.get(method), message)
+                    if observe(message):
+                        put((process, message))
+                    continue
+                session = sessions.get(session_id)
+                if session is None:
+                    logger.debug("dropping %s for unknown session %s", method, session_id)
+                    continue
+                if session._reader_hooks:
+                    session._run_reader_hooks(session._reader_hooks.get(method), message)
+                if session._events_handler.observe(message):
+                    put((session._events_handler.process_event, message))
         except PeerClosed as exc:
             code, reason, detail = exc.code, exc.reason, exc.detail
             if code is not None:
@@ -546,6 +463,15 @@ class ConnectionHandler:
             return ConnectionClosedError(message, code, reason, method)
 
         failed = self._command_manager.fail_all(make_error)
+        for session in list(self._sessions.values()):
+            if session.auto_attached or link.closing:
+                session._lost_with_connection(message)
+                continue
+            session._events_handler.fail_waiters(
+                lambda event: ConnectionClosedError(
+                    message + " while waiting for " + event, code, reason
+                )
+            )
         self._events_handler.fail_waiters(
             lambda event: ConnectionClosedError(message + " while waiting for " + event, code, reason)
         )
@@ -561,76 +487,193 @@ class ConnectionHandler:
                 failed,
             )
             if self._events_handler.has_callbacks(DISCONNECTED_EVENT):
-                self._events.put(
-                    {
-                        "method": DISCONNECTED_EVENT,
-                        "params": {"code": code, "reason": reason, "detail": detail},
-                    }
-                )
+                event = {
+                    "method": DISCONNECTED_EVENT,
+                    "params": {"code": code, "reason": reason, "detail": detail},
+                }
+                self._events.put((self._events_handler.process_event, event))
 
     def _dispatch_loop(self, events: "queue.SimpleQueue[Any]") -> None:
-        process = self._events_handler.process_event
+        # Items are (function, argument): an events handler's process_event and an event
+        # (the root's or a session's, all in wire order), or a session announcement.
         get = events.get
         try:
             while True:
-                event = get()
-                if event is _STOP:
+                item = get()
+                if item is _STOP:
                     return
-                process(event)
+                function, argument = item
+                function(argument)
         finally:
-            self._events_handler.close_loop()
+            close_thread_loop()
 
-    def _run_reader_hooks(
-        self, found: Optional[Tuple[Callable[[Dict[str, Any]], None], ...]], message: Dict[str, Any]
-    ) -> None:
-        for hook in found or ():
+    # -- flattened sessions -----------------------------------------------------------------
+
+    def attach(self, target_id: str, timeout: Optional[Number] = 10) -> "Session":
+        """Open a flattened session to ``target_id`` on this socket (``Target.attachToTarget``).
+
+        The session has the same API as a connection but costs no thread and no socket.
+
+        Raises:
+            CommandError: no such target (CDP's "No target with given id found").
+        """
+        from syncdp.connection.session import Session
+
+        if not isinstance(target_id, str) or not target_id:
+            raise InvalidCommand("target_id must be a non-empty string, got %r" % (target_id,))
+        session_id, info = self._attach_session_id(target_id, _check_timeout(timeout))
+        with self._sessions_lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = Session(self, session_id, info, self)
+                self._install_target_hooks(session)
+                self._sessions[session_id] = session
+        return session
+
+    def _attach_session_id(
+        self, target_id: str, timeout: Optional[float]
+    ) -> Tuple[str, Dict[str, Any]]:
+        def for_target(event: Dict[str, Any]) -> bool:
+            info = (event.get("params") or {}).get("targetInfo") or {}
+            return bool(info.get("targetId") == target_id)
+
+        # Chromium sends Target.attachedToTarget (with the TargetInfo) before the answer.
+        with self.expect_event("Target.attachedToTarget", for_target, timeout) as attached:
+            result = self.send(
+                "Target.attachToTarget", {"targetId": target_id, "flatten": True}, timeout=timeout
+            )
+        info = dict((attached.value.get("params") or {}).get("targetInfo") or {})
+        return str(result["sessionId"]), info
+
+    def _install_target_hooks(self, endpoint: _Endpoint) -> None:
+        def attached(event: Dict[str, Any]) -> None:
+            self._on_attached(endpoint, event)
+
+        endpoint.add_reader_hook("Target.attachedToTarget", attached)
+        endpoint.add_reader_hook("Target.detachedFromTarget", self._on_detached)
+        if endpoint is self:
+            self.add_reader_hook("Target.targetDestroyed", self._on_target_destroyed)
+            self.add_reader_hook("Target.targetCrashed", self._on_target_crashed)
+        else:
+            session = endpoint
+
+            def crashed(event: Dict[str, Any]) -> None:
+                session._crashed()  # type: ignore[attr-defined]
+
+            endpoint.add_reader_hook("Inspector.targetCrashed", crashed)
+
+    # Reader hooks (reader thread): quick, never wait for an answer.
+
+    def _on_attached(self, parent: _Endpoint, event: Dict[str, Any]) -> None:
+        from syncdp.connection.session import Session
+
+        if parent._auto_attach is None:
+            return  # an explicit attach(): it registers the session itself
+        params = event.get("params") or {}
+        session_id = params.get("sessionId")
+        if not isinstance(session_id, str):
+            return
+        with self._sessions_lock:
+            if session_id in self._sessions:
+                return
+            child = Session(self, session_id, dict(params.get("targetInfo") or {}), parent, auto_attached=True)
+            self._install_target_hooks(child)
+            self._sessions[session_id] = child
+        waiting = bool(params.get("waitingForDebugger"))
+        self._events.put((self._announce, (parent, child, waiting)))
+
+    def _on_detached(self, event: Dict[str, Any]) -> None:
+        params = event.get("params") or {}
+        session = self._sessions.get(str(params.get("sessionId")))
+        if session is not None:
+            target = session.target_id
+            session._end(lambda method: TargetClosedError(method, "the target %s detached" % target))
+
+    def _on_target_destroyed(self, event: Dict[str, Any]) -> None:
+        target = (event.get("params") or {}).get("targetId")
+        for session in list(self._sessions.values()):
+            if session.target_id == target:
+                session._end(
+                    lambda method: TargetClosedError(method, "the target %s was destroyed" % target)
+                )
+
+    def _on_target_crashed(self, event: Dict[str, Any]) -> None:
+        target = (event.get("params") or {}).get("targetId")
+        for session in list(self._sessions.values()):
+            if session.target_id == target:
+                session._crashed()
+
+    # Dispatcher side.
+
+    def _announce(self, item: Tuple[_Endpoint, "Session", bool]) -> None:
+        parent, child, waiting = item
+        if parent._events_handler.has_callbacks(ATTACHED_EVENT):
+            parent._events_handler.process_event(
+                {
+                    "method": ATTACHED_EVENT,
+                    "params": {
+                        "session": child,
+                        "targetInfo": child.target_info,
+                        "waitingForDebugger": waiting,
+                    },
+                }
+            )
+        auto = parent._auto_attach
+        if auto is not None and not child.detached:
+            child._auto_attach = dict(auto)
             try:
-                hook(message)
-            except Exception:
-                logger.exception("reader hook %r failed", hook)
+                child.send("Target.setAutoAttach", dict(auto))
+            except SyncdpError as exc:
+                logger.debug("auto-attach below %r not possible: %s", child, exc)
+        if waiting and not child.detached:
+            try:
+                child.send("Runtime.runIfWaitingForDebugger")
+            except SyncdpError as exc:
+                logger.warning("resuming %r failed: %s", child, exc)
 
-    def add_reader_hook(self, event_name: str, hook: Callable[[Dict[str, Any]], None]) -> None:
-        """Run ``hook(event)`` on the reader thread, before callbacks and waiters see it.
+    def _set_auto_attach(self, endpoint: _Endpoint, enabled: bool, wait_for_debugger: bool) -> None:
+        params = {
+            "autoAttach": bool(enabled),
+            "waitForDebuggerOnStart": bool(enabled and wait_for_debugger),
+            "flatten": True,
+        }
+        # Set before sending: the children that exist already are announced at once.
+        endpoint._auto_attach = params if enabled else None
+        endpoint.send("Target.setAutoAttach", params)
 
-        For library code that must react before anything else can (failing commands that a
-        dialog or a crash will never answer). A hook must be quick and must never send a
-        command and wait for it: the reader is the thread that would deliver the answer.
-        """
-        with self._state_lock:
-            self._reader_hooks[event_name] = self._reader_hooks.get(event_name, ()) + (hook,)
+    def _children_of(self, endpoint: _Endpoint) -> List["Session"]:
+        return [s for s in list(self._sessions.values()) if s.parent is endpoint and not s.detached]
 
-    def remove_reader_hook(self, event_name: str, hook: Callable[[Dict[str, Any]], None]) -> None:
-        """Remove a hook added by :meth:`add_reader_hook` (no error if absent)."""
-        with self._state_lock:
-            left = tuple(h for h in self._reader_hooks.get(event_name, ()) if h != hook)
-            if left:
-                self._reader_hooks[event_name] = left
-            else:
-                self._reader_hooks.pop(event_name, None)
+    def _forget_session(self, session: "Session") -> None:
+        with self._sessions_lock:
+            if self._sessions.get(str(session._session_id)) is session:
+                del self._sessions[str(session._session_id)]
 
-    def fail_pending(
-        self,
-        make_error: Callable[[str], BaseException],
-        predicate: Optional[Callable[[str], bool]] = None,
-    ) -> int:
-        """Fail pending commands (those whose method satisfies ``predicate``).
+    def _rekey_session(self, session: "Session", old: Optional[str], new: str) -> None:
+        with self._sessions_lock:
+            if old is not None and self._sessions.get(old) is session:
+                del self._sessions[old]
+            session._session_id = new
+            self._sessions[new] = session
 
-        Each caller raises its own ``make_error(method)`` at once; late answers are dropped.
-        Returns how many commands were failed.
-        """
-        if predicate is None:
-            return self._command_manager.fail_all(make_error)
-        return self._command_manager.fail_matching(predicate, make_error)
+    @property
+    def sessions(self) -> List["Session"]:
+        """Every live flattened session on this connection."""
+        return [s for s in list(self._sessions.values()) if not s.detached]
 
-    # -- commands ----------------------------------------------------------------------------
+    # -- sending ------------------------------------------------------------------------------
 
     def _send_on(
-        self, link: _Link, command: Dict[str, Any]
+        self, link: _Link, command: Dict[str, Any], session_id: Optional[str] = None
     ) -> Tuple["Future[Dict[str, Any]]", int]:
         method = command["method"]
-        command_id, future = self._command_manager.create_command_future(method)
+        command_id, future = self._command_manager.create_command_future(method, session_id)
         message = dict(command)
         message["id"] = command_id
+        if session_id is not None:
+            message["sessionId"] = session_id
+        else:
+            message.pop("sessionId", None)
         try:
             payload = json.dumps(message)
         except (TypeError, ValueError) as exc:
@@ -651,186 +694,6 @@ class ConnectionHandler:
             if self._command_manager.remove_pending_command(command_id):
                 raise ConnectionClosedError(method=method)
         return future, command_id
-
-    def _wait(
-        self,
-        future: "Future[Dict[str, Any]]",
-        command_id: int,
-        method: str,
-        timeout: Optional[float],
-    ) -> Dict[str, Any]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while True:
-                if deadline is None:
-                    slice_: float = WAIT_SLICE
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise CommandTimeoutError(method, timeout or 0.0)
-                    slice_ = remaining if remaining < WAIT_SLICE else WAIT_SLICE
-                try:
-                    return future.result(slice_)
-                except FuturesTimeoutError:
-                    continue
-        finally:
-            if not future.done():
-                self._command_manager.remove_pending_command(command_id)
-
-    @staticmethod
-    def _validate(command: Any) -> str:
-        if not isinstance(command, dict):
-            raise InvalidCommand("Command must be a dictionary, got %s" % type(command).__name__)
-        method = command.get("method")
-        if not isinstance(method, str) or not method:
-            raise InvalidCommand(
-                "Command must have a non-empty 'method' string, got %r" % (command,)
-            )
-        params = command.get("params")
-        if params is not None and not isinstance(params, dict):
-            raise InvalidCommand(
-                "%s: 'params' must be a dictionary, got %s" % (method, type(params).__name__)
-            )
-        return method
-
-    def execute_command(
-        self, command: Dict[str, Any], timeout: Optional[Number] = 10
-    ) -> Dict[str, Any]:
-        """Send a command and block for its whole response (the seed's API).
-
-        The handler assigns the ``id`` (whatever the dict holds), so concurrent callers never
-        receive each other's answers; the caller's dict is not modified.
-
-        Args:
-            command: ``{"method": ..., "params": {...}}`` (``id`` optional, replaced).
-            timeout: seconds to wait for the answer; ``None`` waits forever.
-
-        Returns:
-            The full response: ``{"id": ..., "result": {...}}`` or ``{"id": ..., "error": {...}}``.
-
-        Raises:
-            InvalidCommand: not a dict, no method, params not a dict or not serializable.
-            CommandTimeoutError: no answer in time (also a ``TimeoutError``).
-            ConnectionClosedError: the connection was lost while waiting (also a
-                ``ConnectionError``); the next command reconnects.
-            ConnectFailedError: the browser cannot be reached.
-        """
-        method = self._validate(command)
-        limit = _check_timeout(timeout)
-        future, command_id = self._send_on(self._ensure_connected(), command)
-        response = self._wait(future, command_id, method, limit)
-        if self._replay_enables and method.endswith((".enable", ".disable")):
-            self._track_enable(method, command.get("params"), response)
-        return response
-
-    def _track_enable(self, method: str, params: Any, response: Dict[str, Any]) -> None:
-        if "error" in response:
-            return
-        domain, _, verb = method.rpartition(".")
-        if verb == "enable":
-            self._enabled[method] = dict(params or {})
-        else:
-            self._enabled.pop(domain + ".enable", None)
-
-    def send(
-        self,
-        method: str,
-        params: Optional[Dict[str, Any]] = None,
-        *,
-        timeout: Optional[Number] = 10,
-    ) -> Dict[str, Any]:
-        """Send ``method`` with ``params`` and return the ``result`` only.
-
-        Raises:
-            CommandError: the browser answered with an error (``code``, ``message``,
-                ``data`` and ``method`` are kept).
-            InvalidCommand, CommandTimeoutError, ConnectionClosedError, ConnectFailedError:
-                as :meth:`execute_command`.
-        """
-        command: Dict[str, Any] = {"method": method}
-        if params is not None:
-            command["params"] = params
-        response = self.execute_command(command, timeout)
-        error = response.get("error")
-        if error is not None:
-            raise _command_error(method, error)
-        result = response.get("result")
-        return result if isinstance(result, dict) else {}
-
-    def submit(self, command: Dict[str, Any]) -> "Future[Dict[str, Any]]":
-        """Send a command without waiting: pipelining, the sync answer to ``asyncio.gather``.
-
-        Returns:
-            A ``concurrent.futures.Future`` completed with the full response, or failed with
-            ``ConnectionClosedError`` if the connection is lost first. Cancelling it forgets
-            the command (a late answer is dropped).
-        """
-        self._validate(command)
-        future, command_id = self._send_on(self._ensure_connected(), command)
-        manager = self._command_manager
-
-        def forget_if_cancelled(done: "Future[Dict[str, Any]]") -> None:
-            if done.cancelled():
-                manager.remove_pending_command(command_id)
-
-        future.add_done_callback(forget_if_cancelled)
-        return future
-
-    # -- events ------------------------------------------------------------------------------
-
-    def register_callback(
-        self, event_name: str, callback: Callable[..., Any], temporary: bool = False
-    ) -> int:
-        """Call ``callback(event_message)`` for every ``event_name`` event.
-
-        Callbacks run on the dispatcher thread, one at a time, in arrival order, and for one
-        event in registration order. Coroutine functions are run to completion there too.
-        A callback may send commands, wait for events, and register or remove callbacks.
-
-        Args:
-            event_name: e.g. ``"Page.loadEventFired"``; :data:`DISCONNECTED_EVENT` for loss.
-            callback: a function or coroutine function taking the event message.
-            temporary: remove it after its first call.
-
-        Returns:
-            The callback id, for :meth:`remove_callback`.
-        """
-        return self._events_handler.register_callback(event_name, callback, temporary)
-
-    def remove_callback(self, callback_id: int) -> bool:
-        """Remove a callback; returns False when no callback had that id."""
-        return self._events_handler.remove_callback(callback_id)
-
-    def clear_callbacks(self) -> None:
-        """Remove every callback."""
-        self._events_handler.clear_callbacks()
-
-    def expect_event(
-        self, event_name: str, predicate: Optional[Predicate] = None, timeout: Optional[Number] = 10
-    ) -> EventExpectation:
-        """Wait for an event caused by code run inside a ``with`` block, race-free::
-
-            with conn.expect_event("Page.loadEventFired") as ev:
-                conn.send("Page.navigate", {"url": url})
-            print(ev.value["params"])
-
-        Raises (on leaving the block):
-            EventTimeoutError: nothing matched in time (also a ``TimeoutError``).
-            ConnectionClosedError: the connection was lost meanwhile.
-        """
-        limit = _check_timeout(timeout)
-        waiter = self._events_handler.add_waiter(event_name, predicate)
-        return EventExpectation(self, waiter, limit)
-
-    def wait_for_event(
-        self, event_name: str, predicate: Optional[Predicate] = None, timeout: Optional[Number] = 10
-    ) -> Dict[str, Any]:
-        """Block for the next ``event_name`` event (matching ``predicate``, if given).
-
-        Opens the connection if needed (an event can only come over a live socket).
-        """
-        self._ensure_connected()
-        return self.expect_event(event_name, predicate, timeout).wait()
 
     # -- liveness and shutdown ---------------------------------------------------------------
 
@@ -894,26 +757,6 @@ class ConnectionHandler:
 
     def __enter__(self) -> "ConnectionHandler":
         return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
-
-
-def _command_error(method: str, error: Any) -> CommandError:
-    if isinstance(error, dict):
-        code = error.get("code")
-        return CommandError(
-            method,
-            code if isinstance(code, int) else None,
-            str(error.get("message", "")),
-            error.get("data"),
-        )
-    return CommandError(method, None, str(error))
 
 
 @atexit.register

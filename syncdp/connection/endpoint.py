@@ -1,0 +1,462 @@
+"""The command and event API shared by a connection and its sessions.
+
+:class:`~syncdp.connection.ConnectionHandler` (one websocket) and
+:class:`~syncdp.connection.Session` (one flattened target session on that websocket) offer the
+same surface: ``execute_command``, ``send``, ``submit``, callbacks, ``expect_event`` /
+``wait_for_event``, ``network_logs``, ``dialog``. It lives here once; each subclass only says
+how to reach a live socket (:meth:`_Endpoint._ensure_link`) and which ``sessionId`` its
+messages carry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, Union
+
+from syncdp.connection.commands import CommandManager
+from syncdp.connection.events import WAIT_SLICE, EventsHandler, EventWaiter, Predicate
+from syncdp.exceptions import CommandError, CommandTimeoutError, InvalidCommand, SyncdpError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from syncdp.connection.handler import ConnectionHandler, _Link
+    from syncdp.connection.session import Session
+
+__all__ = ["EventExpectation", "Number"]
+
+logger = logging.getLogger(__name__)
+
+Number = Union[int, float]
+ReaderHook = Callable[[Dict[str, Any]], None]
+
+
+def _any_method(method: str) -> bool:
+    return True
+
+
+def _check_timeout(timeout: Optional[Number], what: str = "timeout") -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise InvalidCommand(
+            "%s must be a positive number of seconds or None, got %r" % (what, timeout)
+        )
+    return float(timeout)
+
+
+
+def _command_error(method: str, error: Any) -> CommandError:
+    if isinstance(error, dict):
+        code = error.get("code")
+        return CommandError(
+            method,
+            code if isinstance(code, int) else None,
+            str(error.get("message", "")),
+            error.get("data"),
+        )
+    return CommandError(method, None, str(error))
+
+
+
+class EventExpectation:
+    """The result of :meth:`ConnectionHandler.expect_event`: a context manager.
+
+    The waiter is registered on ``__enter__`` (before the trigger runs) and the wait happens
+    on ``__exit__``, so an event that fires while the trigger is still running is not missed.
+    ``value`` then holds the first matching event message.
+    """
+
+    def __init__(
+        self, events_handler: EventsHandler, waiter: EventWaiter, timeout: Optional[float]
+    ) -> None:
+        self._events_handler = events_handler
+        self._waiter = waiter
+        self._timeout = timeout
+        self._done = False
+
+    @property
+    def value(self) -> Dict[str, Any]:
+        """The matched event message (``{"method": ..., "params": ...}``).
+
+        Raises:
+            RuntimeError: read before the ``with`` block ended.
+        """
+        if self._waiter.value is None:
+            raise RuntimeError("expect_event value is available once the with block has ended")
+        return self._waiter.value
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds the wait on ``__exit__`` may last (settable inside the block)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: Optional[float]) -> None:
+        self._timeout = _check_timeout(value)
+
+    def cancel(self) -> None:
+        """Stop waiting: ``__exit__`` then returns at once and ``value`` stays unset."""
+        self._done = True
+        self._events_handler.remove_waiter(self._waiter)
+
+    def wait(self) -> Dict[str, Any]:
+        """Wait for the event now (also done by ``__exit__``)."""
+        try:
+            return self._waiter.wait(self._timeout)
+        finally:
+            self._done = True
+            self._events_handler.remove_waiter(self._waiter)
+
+    def __enter__(self) -> "EventExpectation":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc_type is not None:
+            self._events_handler.remove_waiter(self._waiter)
+            return
+        if not self._done:
+            self.wait()
+
+
+
+class _Endpoint:
+    """The command and event API over one socket, optionally scoped to one session."""
+
+    _root: "ConnectionHandler"
+    _session_id: Optional[str]
+    _command_manager: CommandManager
+
+    def __init__(self, network_logs_limit: Optional[int], replay_enables: bool) -> None:
+        self._events_handler = EventsHandler(network_logs_limit)
+        self._replay_enables = replay_enables
+        self._enabled: Dict[str, Dict[str, Any]] = {}
+        # event name -> hooks run on the reader thread (library code only; see add_reader_hook)
+        self._reader_hooks: Dict[str, Tuple[ReaderHook, ...]] = {}
+        self._hooks_lock = threading.Lock()
+        # Target.setAutoAttach parameters while auto-attach is on for this endpoint.
+        self._auto_attach: Optional[Dict[str, Any]] = None
+
+    def _ensure_link(self, method: Optional[str] = None) -> "_Link":
+        """Return a live socket for this endpoint, connecting (or re-attaching) first."""
+        raise NotImplementedError
+
+    def connect(self) -> None:
+        """Open the connection (or attach the session) now instead of on first use."""
+        self._ensure_link()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the endpoint is usable on a live socket right now."""
+        raise NotImplementedError
+
+    @property
+    def connection_count(self) -> int:
+        """How many times the endpoint was (re)connected or (re)attached."""
+        raise NotImplementedError
+
+    def ping(self, timeout: Number = 5) -> bool:
+        """Whether the browser answers right now. Never raises."""
+        raise NotImplementedError
+
+    def set_auto_attach(self, enabled: bool = True, *, wait_for_debugger: bool = True) -> None:
+        """Follow this target's children (out-of-process iframes, workers) as sessions.
+
+        Each new child becomes a :class:`~syncdp.connection.Session`, is announced to the
+        callbacks registered here for :data:`~syncdp.connection.ATTACHED_EVENT` (they run
+        before the child resumes when ``wait_for_debugger`` is on, so its first events are
+        not missed) and is listed in :attr:`child_sessions`. Children of children follow too.
+        """
+        self._root._set_auto_attach(self, enabled, wait_for_debugger)
+
+    @property
+    def child_sessions(self) -> "List[Session]":
+        """Live sessions auto-attached below this endpoint (iframes, workers)."""
+        return self._root._children_of(self)
+
+    def _replay_enabled(self, link: "_Link") -> None:
+        """Send again the ``X.enable`` commands that were active (new socket or session)."""
+        if not self._replay_enables:
+            return
+        timeout = self._root._connect_timeout
+        for method, params in list(self._enabled.items()):
+            command: Dict[str, Any] = {"method": method}
+            if params:
+                command["params"] = params
+            try:
+                future, command_id = self._root._send_on(link, command, self._session_id)
+                response = self._wait(future, command_id, method, timeout)
+                if "error" in response:
+                    logger.warning("re-sending %s failed: %s", method, response["error"])
+            except SyncdpError as exc:
+                logger.warning("re-sending %s failed: %s", method, exc)
+
+    @property
+    def network_logs(self) -> List[Dict[str, Any]]:
+        """The ``Network.requestWillBeSent`` events seen (enable the Network domain first)."""
+        return self._events_handler.network_logs
+
+    def clear_network_logs(self) -> None:
+        """Forget the recorded network events."""
+        self._events_handler.clear_network_logs()
+
+    @property
+    def dialog(self) -> Dict[str, Any]:
+        """The open JavaScript dialog's ``Page.javascriptDialogOpening`` event, or ``{}``."""
+        return self._events_handler.dialog
+
+    @property
+    def pending_commands(self) -> int:
+        """How many commands are awaiting their answer."""
+        return self._command_manager.pending_count_for(self._session_id)
+
+    def _run_reader_hooks(
+        self, found: Optional[Tuple[Callable[[Dict[str, Any]], None], ...]], message: Dict[str, Any]
+    ) -> None:
+        for hook in found or ():
+            try:
+                hook(message)
+            except Exception:
+                logger.exception("reader hook %r failed", hook)
+
+    def add_reader_hook(self, event_name: str, hook: Callable[[Dict[str, Any]], None]) -> None:
+        """Run ``hook(event)`` on the reader thread, before callbacks and waiters see it.
+
+        For library code that must react before anything else can (failing commands that a
+        dialog or a crash will never answer). A hook must be quick and must never send a
+        command and wait for it: the reader is the thread that would deliver the answer.
+        """
+        with self._hooks_lock:
+            self._reader_hooks[event_name] = self._reader_hooks.get(event_name, ()) + (hook,)
+
+    def remove_reader_hook(self, event_name: str, hook: Callable[[Dict[str, Any]], None]) -> None:
+        """Remove a hook added by :meth:`add_reader_hook` (no error if absent)."""
+        with self._hooks_lock:
+            left = tuple(h for h in self._reader_hooks.get(event_name, ()) if h != hook)
+            if left:
+                self._reader_hooks[event_name] = left
+            else:
+                self._reader_hooks.pop(event_name, None)
+
+    def fail_pending(
+        self,
+        make_error: Callable[[str], BaseException],
+        predicate: Optional[Callable[[str], bool]] = None,
+    ) -> int:
+        """Fail pending commands (those whose method satisfies ``predicate``).
+
+        Each caller raises its own ``make_error(method)`` at once; late answers are dropped.
+        Returns how many commands were failed.
+        """
+        return self._command_manager.fail_matching(
+            predicate or _any_method, make_error, self._session_id
+        )
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _wait(
+        self,
+        future: "Future[Dict[str, Any]]",
+        command_id: int,
+        method: str,
+        timeout: Optional[float],
+    ) -> Dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                if deadline is None:
+                    slice_: float = WAIT_SLICE
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise CommandTimeoutError(method, timeout or 0.0)
+                    slice_ = remaining if remaining < WAIT_SLICE else WAIT_SLICE
+                try:
+                    return future.result(slice_)
+                except FuturesTimeoutError:
+                    continue
+        finally:
+            if not future.done():
+                self._command_manager.remove_pending_command(command_id)
+
+    @staticmethod
+    def _validate(command: Any) -> str:
+        if not isinstance(command, dict):
+            raise InvalidCommand("Command must be a dictionary, got %s" % type(command).__name__)
+        method = command.get("method")
+        if not isinstance(method, str) or not method:
+            raise InvalidCommand(
+                "Command must have a non-empty 'method' string, got %r" % (command,)
+            )
+        params = command.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise InvalidCommand(
+                "%s: 'params' must be a dictionary, got %s" % (method, type(params).__name__)
+            )
+        return method
+
+    def execute_command(
+        self, command: Dict[str, Any], timeout: Optional[Number] = 10
+    ) -> Dict[str, Any]:
+        """Send a command and block for its whole response (the seed's API).
+
+        The handler assigns the ``id`` (whatever the dict holds), so concurrent callers never
+        receive each other's answers; the caller's dict is not modified.
+
+        Args:
+            command: ``{"method": ..., "params": {...}}`` (``id`` optional, replaced).
+            timeout: seconds to wait for the answer; ``None`` waits forever.
+
+        Returns:
+            The full response: ``{"id": ..., "result": {...}}`` or ``{"id": ..., "error": {...}}``.
+
+        Raises:
+            InvalidCommand: not a dict, no method, params not a dict or not serializable.
+            CommandTimeoutError: no answer in time (also a ``TimeoutError``).
+            ConnectionClosedError: the connection was lost while waiting (also a
+                ``ConnectionError``); the next command reconnects.
+            ConnectFailedError: the browser cannot be reached.
+        """
+        method = self._validate(command)
+        limit = _check_timeout(timeout)
+        future, command_id = self._root._send_on(
+            self._ensure_link(method), command, self._session_id
+        )
+        response = self._wait(future, command_id, method, limit)
+        if self._replay_enables and method.endswith((".enable", ".disable")):
+            self._track_enable(method, command.get("params"), response)
+        return response
+
+    def _track_enable(self, method: str, params: Any, response: Dict[str, Any]) -> None:
+        if "error" in response:
+            return
+        domain, _, verb = method.rpartition(".")
+        if verb == "enable":
+            self._enabled[method] = dict(params or {})
+        else:
+            self._enabled.pop(domain + ".enable", None)
+
+    def send(
+        self,
+        method: str,
+        params: Optional[Dict[str, Any]] = None,
+        *,
+        timeout: Optional[Number] = 10,
+    ) -> Dict[str, Any]:
+        """Send ``method`` with ``params`` and return the ``result`` only.
+
+        Raises:
+            CommandError: the browser answered with an error (``code``, ``message``,
+                ``data`` and ``method`` are kept).
+            InvalidCommand, CommandTimeoutError, ConnectionClosedError, ConnectFailedError:
+                as :meth:`execute_command`.
+        """
+        command: Dict[str, Any] = {"method": method}
+        if params is not None:
+            command["params"] = params
+        response = self.execute_command(command, timeout)
+        error = response.get("error")
+        if error is not None:
+            raise _command_error(method, error)
+        result = response.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def submit(self, command: Dict[str, Any]) -> "Future[Dict[str, Any]]":
+        """Send a command without waiting: pipelining, the sync answer to ``asyncio.gather``.
+
+        Returns:
+            A ``concurrent.futures.Future`` completed with the full response, or failed with
+            ``ConnectionClosedError`` if the connection is lost first. Cancelling it forgets
+            the command (a late answer is dropped).
+        """
+        method = self._validate(command)
+        future, command_id = self._root._send_on(
+            self._ensure_link(method), command, self._session_id
+        )
+        manager = self._command_manager
+
+        def forget_if_cancelled(done: "Future[Dict[str, Any]]") -> None:
+            if done.cancelled():
+                manager.remove_pending_command(command_id)
+
+        future.add_done_callback(forget_if_cancelled)
+        return future
+
+    # -- events ------------------------------------------------------------------------------
+
+    def register_callback(
+        self, event_name: str, callback: Callable[..., Any], temporary: bool = False
+    ) -> int:
+        """Call ``callback(event_message)`` for every ``event_name`` event.
+
+        Callbacks run on the dispatcher thread, one at a time, in arrival order, and for one
+        event in registration order. Coroutine functions are run to completion there too.
+        A callback may send commands, wait for events, and register or remove callbacks.
+
+        Args:
+            event_name: e.g. ``"Page.loadEventFired"``; :data:`DISCONNECTED_EVENT` for loss.
+            callback: a function or coroutine function taking the event message.
+            temporary: remove it after its first call.
+
+        Returns:
+            The callback id, for :meth:`remove_callback`.
+        """
+        return self._events_handler.register_callback(event_name, callback, temporary)
+
+    def remove_callback(self, callback_id: int) -> bool:
+        """Remove a callback; returns False when no callback had that id."""
+        return self._events_handler.remove_callback(callback_id)
+
+    def clear_callbacks(self) -> None:
+        """Remove every callback."""
+        self._events_handler.clear_callbacks()
+
+    def expect_event(
+        self, event_name: str, predicate: Optional[Predicate] = None, timeout: Optional[Number] = 10
+    ) -> EventExpectation:
+        """Wait for an event caused by code run inside a ``with`` block, race-free::
+
+            with conn.expect_event("Page.loadEventFired") as ev:
+                conn.send("Page.navigate", {"url": url})
+            print(ev.value["params"])
+
+        Raises (on leaving the block):
+            EventTimeoutError: nothing matched in time (also a ``TimeoutError``).
+            ConnectionClosedError: the connection was lost meanwhile.
+        """
+        limit = _check_timeout(timeout)
+        waiter = self._events_handler.add_waiter(event_name, predicate)
+        return EventExpectation(self._events_handler, waiter, limit)
+
+    def wait_for_event(
+        self, event_name: str, predicate: Optional[Predicate] = None, timeout: Optional[Number] = 10
+    ) -> Dict[str, Any]:
+        """Block for the next ``event_name`` event (matching ``predicate``, if given).
+
+        Opens the connection if needed (an event can only come over a live socket).
+        """
+        self._ensure_link()
+        return self.expect_event(event_name, predicate, timeout).wait()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the endpoint (see the subclass)."""
+        raise NotImplementedError
