@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from syncdp.connection import ConnectionHandler
 from syncdp.discovery import is_loopback
-from syncdp.exceptions import InvalidCommand, SyncdpError
+from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.tab import Tab
 
 __all__ = ["Browser", "Chrome", "connect", "TRANSPORTS"]
@@ -59,6 +59,9 @@ class Browser:
         if transport not in TRANSPORTS:
             raise InvalidCommand("transport must be one of %s, got %r" % (TRANSPORTS, transport))
         self.transport = transport
+        # Set by Chrome from window_size: headless Chromium keeps part of the window for its
+        # own UI (and an infobar when --no-sandbox), so tabs pin their viewport to this.
+        self._viewport: Optional[Tuple[int, int]] = None
         self._endpoint: Union[int, str, None] = endpoint
         self._headers = dict(headers) if headers else None
         self._dialog_policy = dialog_policy
@@ -136,7 +139,15 @@ class Browser:
     def get_opened_tabs(self) -> List[Tab]:
         """Every open page target, as :class:`Tab` objects (the same object per target)."""
         infos = self.send("Target.getTargets")["targetInfos"]
-        return [self._tab_for(str(i["targetId"])) for i in infos if i.get("type") == "page"]
+        tabs = []
+        for info in infos:
+            if info.get("type") != "page":
+                continue
+            try:
+                tabs.append(self._tab_for(str(info["targetId"])))
+            except CommandError as exc:  # closed between the listing and the attach
+                logger.debug("skipping target %s: %s", info.get("targetId"), exc)
+        return tabs
 
     def get_page(self) -> Tab:
         """The first open page, or a new one when there is none (the seed's ``get_page``)."""
@@ -296,10 +307,17 @@ class Chrome(Browser):
             )
         )
         self._start_lock = threading.Lock()
+        if window_size is not None:
+            width, height = window_size
+            if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+                raise InvalidCommand(
+                    "window_size must be (width, height) in pixels, got %r" % (window_size,)
+                )
         # No endpoint before start(): ``connection`` raises a clear error until then.
         super().__init__(
             None, dialog_policy=dialog_policy, connect_timeout=connect_timeout, transport=transport
         )
+        self._viewport = (window_size[0], window_size[1]) if window_size is not None else None
 
     @property
     def process(self) -> Any:

@@ -253,6 +253,13 @@ class Tab:
                 return
             conn.send("Page.enable")
             conn.send("Page.setLifecycleEventsEnabled", {"enabled": True})
+            viewport = self._browser._viewport
+            if viewport is not None:
+                width, height = viewport
+                conn.send(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                )
             self._prepared_for = conn.connection_count
 
     def send(self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30) -> Dict[str, Any]:
