@@ -6,13 +6,30 @@ import logging
 import os
 import threading
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+    cast,
+)
 from urllib.parse import urlsplit
 
 from syncdp.connection import ConnectionHandler
 from syncdp.discovery import is_loopback
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.tab import Tab
+
+if TYPE_CHECKING:  # pragma: no cover
+    from syncdp.cdp_types import CDP as TypedCDP
+    from syncdp.protocol import CDP, Protocol
 
 __all__ = ["Browser", "Chrome", "connect", "TRANSPORTS"]
 
@@ -69,10 +86,15 @@ class Browser:
         self._tabs: Dict[str, Tab] = {}
         self._tabs_lock = threading.Lock()
         self._connection: Optional[ConnectionHandler] = None
+        self._protocol: Optional["Protocol"] = None
+        self._protocol_error: Optional[SyncdpError] = None
+        self._protocol_lock = threading.Lock()
+        self._cdp: Optional["CDP"] = None
         if endpoint is not None:
             self._connection = ConnectionHandler(
                 endpoint, headers=self._headers, connect_timeout=connect_timeout
             )
+            self._connection._protocol_provider = self._get_protocol
 
     # -- basics -----------------------------------------------------------------------------
 
@@ -84,17 +106,76 @@ class Browser:
         return self._connection
 
     def __repr__(self) -> str:
-        state = "connected" if self._connection is not None and self._connection.connected else "not connected"
-        return "<%s %r %s, %d tab(s) open here>" % (type(self).__name__, self._endpoint, state, len(self._tabs))
+        state = (
+            "connected"
+            if self._connection is not None and self._connection.connected
+            else "not connected"
+        )
+        return "<%s %r %s, %d tab(s) open here>" % (
+            type(self).__name__,
+            self._endpoint,
+            state,
+            len(self._tabs),
+        )
 
     def _repr_html_(self) -> str:
         import html
 
         return "<b>%s</b> %s" % (type(self).__name__, html.escape(repr(self)))
 
-    def send(self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30) -> Dict[str, Any]:
+    def send(
+        self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+    ) -> Dict[str, Any]:
         """Send a browser-level CDP command and return its result."""
         return self.connection.send(method, params, timeout=timeout)
+
+    @property
+    def cdp(self) -> "TypedCDP":
+        """Typed, validated browser-level CDP: ``browser.cdp.Target.getTargets()``.
+
+        See :attr:`ConnectionHandler.cdp` and :mod:`syncdp.protocol`.
+        """
+        cdp = self._cdp
+        if cdp is None:
+            from syncdp.protocol import CDP
+
+            cdp = CDP(self._cdp_send, self._get_protocol, default_timeout=30)
+            self._cdp = cdp
+        return cast("TypedCDP", cdp)
+
+    def _cdp_send(
+        self, method: str, params: Optional[Dict[str, Any]], timeout: Optional[float]
+    ) -> Dict[str, Any]:
+        return self.send(method, params, timeout=timeout)
+
+    def _get_protocol(self) -> "Protocol":
+        """The browser's protocol, loaded once for this browser and all its tabs.
+
+        A failure is remembered too: a browser without a protocol is not asked again.
+        """
+        with self._protocol_lock:
+            if self._protocol is None:
+                if self._protocol_error is not None:
+                    raise self._protocol_error
+                from syncdp.protocol import load_protocol
+
+                endpoint = self._endpoint
+                if endpoint is None:
+                    raise SyncdpError("the browser is not started: call start() first")
+                version = None
+                if isinstance(endpoint, str) and endpoint.startswith(("ws://", "wss://")):
+                    version = self.send("Browser.getVersion")  # keys the caches without HTTP
+                try:
+                    self._protocol = load_protocol(
+                        endpoint,
+                        headers=self._headers,
+                        timeout=self._connect_timeout,
+                        version=version,
+                    )
+                except SyncdpError as exc:
+                    self._protocol_error = exc
+                    raise
+            return self._protocol
 
     def version(self) -> Dict[str, Any]:
         """``Browser.getVersion``: product, protocol version, user agent, JS version."""
@@ -123,7 +204,9 @@ class Browser:
             if self._tabs.get(tab.target_id) is tab:
                 del self._tabs[tab.target_id]
 
-    def new_tab(self, url: Optional[str] = None, *, browser_context_id: Optional[str] = None) -> Tab:
+    def new_tab(
+        self, url: Optional[str] = None, *, browser_context_id: Optional[str] = None
+    ) -> Tab:
         """Open a new tab (``Target.createTarget``), optionally in an isolated context.
 
         Args:
@@ -172,7 +255,9 @@ class Browser:
         params = {"browserContextId": browser_context_id} if browser_context_id else {}
         return list(self.send("Storage.getCookies", params)["cookies"])
 
-    def set_cookies(self, cookies: Sequence[Dict[str, Any]], *, browser_context_id: Optional[str] = None) -> None:
+    def set_cookies(
+        self, cookies: Sequence[Dict[str, Any]], *, browser_context_id: Optional[str] = None
+    ) -> None:
         """Set cookies (CDP ``CookieParam`` dicts: ``name``, ``value``, ``url`` or ``domain``...)."""
         if isinstance(cookies, dict) or not all(isinstance(c, dict) for c in cookies):
             raise InvalidCommand("cookies must be a list of dicts")
@@ -309,7 +394,9 @@ class Chrome(Browser):
         self._start_lock = threading.Lock()
         if window_size is not None:
             width, height = window_size
-            if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+            if not (
+                isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0
+            ):
                 raise InvalidCommand(
                     "window_size must be (width, height) in pixels, got %r" % (window_size,)
                 )
@@ -345,6 +432,7 @@ class Chrome(Browser):
                 connection = ConnectionHandler(
                     self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout
                 )
+                connection._protocol_provider = self._get_protocol
                 connection.connect()
                 self._connection = connection
             except BaseException:

@@ -81,18 +81,37 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             tab.query("#go").click()
             print("clicked the button; it now reads %r" % tab.query("#go").text)
             shot = tab.take_screenshot(output)
-            print("screenshot: %s (%d bytes, %s)" % (os.path.abspath(output), len(shot), shot.format))
+            print(
+                "screenshot: %s (%d bytes, %s)" % (os.path.abspath(output), len(shot), shot.format)
+            )
     print("done in %.2fs; browser stopped, nothing left running" % (time.monotonic() - started))
     return 0
 
 
+def _cmd_stubs(args: argparse.Namespace) -> int:
+    from syncdp import stubgen
+
+    files = stubgen.run(args)
+    print(
+        "wrote %d files: package %s in %s"
+        % (len(files), args.package, os.path.abspath(args.output))
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="syncdp", description="Drive headless Chromium from the shell.")
+    parser = argparse.ArgumentParser(
+        prog="syncdp", description="Drive headless Chromium from the shell."
+    )
     parser.add_argument("--version", action="version", version="syncdp %s" % __version__)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv: wire traffic)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log to stderr (-vv: wire traffic)"
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--browser", help="browser executable (default: found automatically)")
-    common.add_argument("--browser-arg", action="append", metavar="FLAG", help="extra browser flag (repeatable)")
+    common.add_argument(
+        "--browser-arg", action="append", metavar="FLAG", help="extra browser flag (repeatable)"
+    )
     common.add_argument("--headful", action="store_true", help="show a window")
     common.add_argument("--timeout", type=float, default=30.0, help="navigation timeout in seconds")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -120,7 +139,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="do not launch the browser")
     p.set_defaults(func=_cmd_version)
 
-    p = sub.add_parser("demo", parents=[common], help="the README demo: local page, title, screenshot")
+    from syncdp import stubgen
+
+    p = sub.add_parser(
+        "stubs",
+        help="write typed stubs of a browser's own CDP protocol (for mypy)",
+        description=stubgen.__doc__.split("\n\n")[0] if stubgen.__doc__ else None,
+    )
+    stubgen.add_arguments(p)
+    p.set_defaults(func=_cmd_stubs)
+
+    p = sub.add_parser(
+        "demo", parents=[common], help="the README demo: local page, title, screenshot"
+    )
     p.add_argument("-o", "--output", default="syncdp-demo.png")
     p.set_defaults(func=_cmd_demo)
     return parser

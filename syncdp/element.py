@@ -106,7 +106,9 @@ class Element:
         self.scroll_into_view()
         box = self.call(_BOX)
         if not box or box[2] <= 0 or box[3] <= 0:
-            raise SyncdpError("%r has no visible box (hidden or zero-sized); cannot act on it" % self)
+            raise SyncdpError(
+                "%r has no visible box (hidden or zero-sized); cannot act on it" % self
+            )
         return [float(v) for v in box]
 
     def click(self, button: str = "left", click_count: int = 1) -> None:
@@ -136,13 +138,20 @@ class Element:
         self.focus()
         for char in text:
             if char == "\n":
-                key: Dict[str, Any] = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}
+                key: Dict[str, Any] = {
+                    "key": "Enter",
+                    "code": "Enter",
+                    "windowsVirtualKeyCode": 13,
+                    "text": "\r",
+                }
             else:
                 key = {"key": char, "text": char, "unmodifiedText": char}
             self._tab.send("Input.dispatchKeyEvent", dict(key, type="keyDown"))
             self._tab.send("Input.dispatchKeyEvent", dict(key, type="keyUp"))
 
-    def take_screenshot(self, path: Optional[str] = None, *, format: str = "png", quality: Optional[int] = None) -> Screenshot:  # noqa: A002
+    def take_screenshot(
+        self, path: Optional[str] = None, *, format: str = "png", quality: Optional[int] = None
+    ) -> Screenshot:  # noqa: A002
         """A screenshot of the element's box (scrolled into view)."""
         left, top, width, height, sx, sy = self._visible_box()
         clip = {"x": left + sx, "y": top + sy, "width": width, "height": height, "scale": 1}

@@ -100,11 +100,15 @@ def _install_paths() -> list[str]:
             "Google Chrome Canary.app/Contents/MacOS/Google Chrome Canary",
             "Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
         ]
-        return [os.path.join(root, app) for root in ("/Applications", home + "/Applications")
-                for app in apps]
+        return [
+            os.path.join(root, app)
+            for root in ("/Applications", home + "/Applications")
+            for app in apps
+        ]
     if sys.platform == "win32":
-        roots = [os.environ.get(name) for name in
-                 ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")]
+        roots = [
+            os.environ.get(name) for name in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")
+        ]
         suffixes = [
             r"Google\Chrome\Application\chrome.exe",
             r"Chromium\Application\chrome.exe",
@@ -311,7 +315,7 @@ def _build_command(binary: str, options: LaunchOptions, profile: str) -> list[st
 # Run as ``python -I -S -c _WATCHDOG_SOURCE MODE PROFILE BROWSER_ARGV...``; see the module
 # docstring. Self-contained (it cannot import syncdp under -I -S) and Python 3.9 compatible.
 # MODE is "temp" (remove PROFILE if the owner dies) or "keep".
-_WATCHDOG_SOURCE = r'''# syncdp launcher watchdog (see syncdp/launcher.py)
+_WATCHDOG_SOURCE = r"""# syncdp launcher watchdog (see syncdp/launcher.py)
 import os, re, shutil, signal, subprocess, sys, threading, time
 
 def report(line):
@@ -443,7 +447,7 @@ def main():
     return 0
 
 os._exit(main())  # nothing to finalize; do not wait on the daemon waiter thread
-'''
+"""
 
 
 def _usable_python() -> str | None:
@@ -491,11 +495,25 @@ class _Child:
 class _WatchdogChild(_Child):
     """The browser spawned through the pipe-EOF watchdog (POSIX)."""
 
-    def __init__(self, python: str, argv: Sequence[str], env: dict[str, str],
-                 profile: str, temp_profile: bool) -> None:
+    def __init__(
+        self,
+        python: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        profile: str,
+        temp_profile: bool,
+    ) -> None:
         self._helper = subprocess.Popen(
-            [python, "-I", "-S", "-c", _WATCHDOG_SOURCE,
-             "temp" if temp_profile else "keep", profile, *argv],
+            [
+                python,
+                "-I",
+                "-S",
+                "-c",
+                _WATCHDOG_SOURCE,
+                "temp" if temp_profile else "keep",
+                profile,
+                *argv,
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -611,14 +629,21 @@ class _DirectChild(_Child):
     def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
         if sys.platform == "win32":
             self._proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, env=env,
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
                 creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
             )
         else:
             self._proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, env=env, start_new_session=True,
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
             )
         assert self._proc.stderr is not None
         self.stderr = self._proc.stderr
@@ -633,8 +658,7 @@ class _DirectChild(_Child):
             info = waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             if info is None:
                 return False
-            self.returncode = (info.si_status if info.si_code == os.CLD_EXITED
-                               else -info.si_status)
+            self.returncode = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
             return True
         self.returncode = self._proc.poll()
         return self.returncode is not None
@@ -642,9 +666,12 @@ class _DirectChild(_Child):
     def terminate(self, force: bool) -> None:
         if sys.platform == "win32":
             if self._proc.poll() is None:
-                subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._proc.pid)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               check=False)
+                subprocess.run(
+                    ["taskkill", "/F", "/T", "/PID", str(self._proc.pid)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
                 self._proc.kill()
             return
         if self._proc.returncode is not None and not _is_group_leader(self._proc.pid):
@@ -751,8 +778,10 @@ def _clean_singleton(profile: str, pid: int | None) -> None:
         return
     try:
         sock_dir = os.path.dirname(os.readlink(os.path.join(profile, "SingletonSocket")))
-        if (_SINGLETON_DIR_RE.match(os.path.basename(sock_dir))
-                and set(os.listdir(sock_dir)) <= {"SingletonSocket", "SingletonCookie"}):
+        if _SINGLETON_DIR_RE.match(os.path.basename(sock_dir)) and set(os.listdir(sock_dir)) <= {
+            "SingletonSocket",
+            "SingletonCookie",
+        }:
             shutil.rmtree(sock_dir, ignore_errors=True)
     except OSError:
         pass
@@ -787,7 +816,8 @@ def _make_temp_profile() -> str:
     if mode != 0o700 and os.name == "posix":
         shutil.rmtree(path, ignore_errors=True)
         raise BrowserLaunchError(
-            f"temporary profile {path} was created with mode {mode:o}, not 700")
+            f"temporary profile {path} was created with mode {mode:o}, not 700"
+        )
     return path
 
 
@@ -821,8 +851,14 @@ def _parse_ws_url(url: str) -> tuple[int, str] | None:
 class _State:
     """What a launched browser owns. The finalizer holds this, never the BrowserProcess."""
 
-    def __init__(self, child: _Child, profile: str, temp_profile: bool,
-                 tail: _StderrTail, thread: threading.Thread) -> None:
+    def __init__(
+        self,
+        child: _Child,
+        profile: str,
+        temp_profile: bool,
+        tail: _StderrTail,
+        thread: threading.Thread,
+    ) -> None:
         self.child = child
         self.profile = profile
         self.temp_profile = temp_profile
@@ -850,8 +886,7 @@ def _shutdown(state: _State, grace: float, reason: str) -> None:
         if grace > 0 and not child.poll():
             child.terminate(force=False)
             if not child.wait_exit(grace):
-                logger.info("browser pid %s ignored SIGTERM for %gs; killing it",
-                            child.pid, grace)
+                logger.info("browser pid %s ignored SIGTERM for %gs; killing it", child.pid, grace)
         # Always: renderers and zygotes outlive the browser by ~1.5 s, and a grandchild may
         # ignore SIGTERM. Still safe: nothing has been reaped yet.
         child.terminate(force=True)
@@ -892,8 +927,11 @@ class BrowserProcess:
         self._ws_url: str | None = None
 
     def __repr__(self) -> str:
-        state = "running" if self.is_running() else (
-            "stopped" if self._state is not None else "not started")
+        state = (
+            "running"
+            if self.is_running()
+            else ("stopped" if self._state is not None else "not started")
+        )
         return f"<BrowserProcess pid={self.pid} port={self._port} {state}>"
 
     # -- properties
@@ -942,8 +980,12 @@ class BrowserProcess:
     def is_running(self) -> bool:
         """True between a successful :meth:`start` and :meth:`stop` or the browser's exit."""
         state = self._state
-        return (state is not None and self._port is not None and not state.stopped
-                and not state.child.poll())
+        return (
+            state is not None
+            and self._port is not None
+            and not state.stopped
+            and not state.child.poll()
+        )
 
     # -- lifecycle
 
@@ -985,14 +1027,19 @@ class BrowserProcess:
                 raise
             tail = _StderrTail()
             thread = threading.Thread(
-                target=_drain_stderr, args=(child.stderr, tail),
-                name=f"syncdp-launcher-stderr-{next(_thread_serial)}", daemon=True,
+                target=_drain_stderr,
+                args=(child.stderr, tail),
+                name=f"syncdp-launcher-stderr-{next(_thread_serial)}",
+                daemon=True,
             )
             state = _State(child, profile, temp_profile, tail, thread)
             self._state = state
             # The finalizer holds ``state`` only: nothing in it refers back to ``self``.
             self._finalizer = weakref.finalize(
-                self, _shutdown, state, 0.0 if temp_profile else 1.0,
+                self,
+                _shutdown,
+                state,
+                0.0 if temp_profile else 1.0,
                 "was not stopped (BrowserProcess garbage-collected or interpreter exiting)",
             )
             try:
@@ -1004,19 +1051,27 @@ class BrowserProcess:
                 raise
             self._port = port
             self._ws_url = f"ws://127.0.0.1:{port}{path}"
-            logger.info("launched %s (pid %s), DevTools on 127.0.0.1:%d, profile %s",
-                        binary, child.pid, port, profile)
+            logger.info(
+                "launched %s (pid %s), DevTools on 127.0.0.1:%d, profile %s",
+                binary,
+                child.pid,
+                port,
+                profile,
+            )
 
     @staticmethod
-    def _spawn(binary: str, command: list[str], env: dict[str, str], profile: str,
-               temp_profile: bool) -> _Child:
+    def _spawn(
+        binary: str, command: list[str], env: dict[str, str], profile: str, temp_profile: bool
+    ) -> _Child:
         python = _usable_python()
         try:
             if python is not None:
                 return _WatchdogChild(python, command, env, profile, temp_profile)
             if os.name == "posix":
-                logger.warning("no Python interpreter for the launcher watchdog: the browser "
-                               "will not be killed if this process is killed")
+                logger.warning(
+                    "no Python interpreter for the launcher watchdog: the browser "
+                    "will not be killed if this process is killed"
+                )
             return _DirectChild(command, env)
         except OSError as exc:
             raise BrowserLaunchError(f"cannot execute {binary}: {exc}") from exc
@@ -1034,25 +1089,34 @@ class BrowserProcess:
                 return found  # (the watchdog may report the pid just after the endpoint)
             if child.spawn_error is not None:
                 _shutdown(state, 0.0, "")
-                raise BrowserLaunchError(f"cannot execute {binary}: {child.spawn_error}",
-                                         stderr_tail=tail.text())
+                raise BrowserLaunchError(
+                    f"cannot execute {binary}: {child.spawn_error}", stderr_tail=tail.text()
+                )
             if exited:
                 _shutdown(state, 0.0, "")  # reaps and joins stderr: the tail is complete
                 if child.pid is None:
                     raise BrowserLaunchError(
                         "the launcher watchdog failed before starting the browser",
-                        stderr_tail=tail.text())
-                hint = " (is the profile already in use by another browser?)" \
-                    if child.returncode == 0 else ""
+                        stderr_tail=tail.text(),
+                    )
+                hint = (
+                    " (is the profile already in use by another browser?)"
+                    if child.returncode == 0
+                    else ""
+                )
                 raise BrowserLaunchError(
                     f"browser {binary} exited before publishing its DevTools endpoint{hint}",
-                    returncode=child.returncode, stderr_tail=tail.text())
+                    returncode=child.returncode,
+                    stderr_tail=tail.text(),
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 _shutdown(state, 0.0, "")
                 raise BrowserLaunchError(
                     f"browser {binary} timed out after {timeout:g}s without publishing its "
-                    "DevTools endpoint", stderr_tail=tail.text())
+                    "DevTools endpoint",
+                    stderr_tail=tail.text(),
+                )
             # Short slices: DevToolsActivePort cannot be waited on. Before stderr EOF, wake
             # early on the "DevTools listening" line; after it, on the watchdog's exit report.
             if tail.changed.is_set():

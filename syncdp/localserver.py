@@ -61,7 +61,9 @@ def _normalize(body: Body) -> Tuple[str, bytes]:
 class _Handler(http.server.SimpleHTTPRequestHandler):
     pages: Dict[str, Tuple[str, bytes]] = {}
 
-    def __init__(self, *args: object, pages: Dict[str, Tuple[str, bytes]], **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, pages: Dict[str, Tuple[str, bytes]], **kwargs: object
+    ) -> None:
         self.pages = pages
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -141,7 +143,10 @@ class LocalServer:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="localserver", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="localserver",
+            daemon=True,
         )
         self._thread.start()
         return self

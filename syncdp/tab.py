@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union, cast
 
 from syncdp.connection import ConnectionHandler, EventExpectation, Session
 from syncdp.connection.endpoint import _Endpoint
@@ -31,6 +31,8 @@ from syncdp.screenshot import Pdf, Screenshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.browser import Browser
+    from syncdp.cdp_types import CDP as TypedCDP
+    from syncdp.protocol import CDP
 
 __all__ = ["Tab", "DIALOG_POLICIES"]
 
@@ -97,7 +99,12 @@ def _js_exception(details: Dict[str, Any]) -> JavaScriptError:
         frames = (details.get("stackTrace") or {}).get("callFrames") or []
         stack = "\n".join(
             "    at %s (%s:%s:%s)"
-            % (f.get("functionName") or "<anonymous>", f.get("url"), f.get("lineNumber"), f.get("columnNumber"))
+            % (
+                f.get("functionName") or "<anonymous>",
+                f.get("url"),
+                f.get("lineNumber"),
+                f.get("columnNumber"),
+            )
             for f in frames
         )
         if stack:
@@ -152,6 +159,9 @@ class Tab:
         self._dialog_policy: Optional[str] = None
         self._dialog_callback: Optional[int] = None
         self._main_frame: Optional[str] = None
+        self._cdp: Optional["CDP"] = None
+        # One protocol load per browser serves every tab (syncdp.protocol).
+        self.connection._protocol_provider = browser._get_protocol
         self.connection.add_reader_hook("Page.javascriptDialogOpening", self._on_dialog_opening)
         self.connection.add_reader_hook("Inspector.detached", self._on_detached)
         self.connection.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
@@ -217,7 +227,7 @@ class Tab:
             info = self._browser.connection.send(
                 "Target.getTargetInfo", {"targetId": self.target_id}, timeout=5
             )["targetInfo"]
-            return "<b>Tab</b> %s — <a href=\"%s\">%s</a> <small>(%s)</small>" % (
+            return '<b>Tab</b> %s — <a href="%s">%s</a> <small>(%s)</small>' % (
                 html.escape(info.get("title") or "(untitled)"),
                 html.escape(info.get("url", "")),
                 html.escape(info.get("url", "")),
@@ -262,7 +272,9 @@ class Tab:
                 )
             self._prepared_for = conn.connection_count
 
-    def send(self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30) -> Dict[str, Any]:
+    def send(
+        self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+    ) -> Dict[str, Any]:
         """Send a CDP command to this tab and return its result.
 
         Raises:
@@ -278,19 +290,53 @@ class Tab:
                 dialog = self.connection.dialog
                 if dialog:
                     params_ = dialog.get("params") or {}
-                    raise DialogOpenError(str(params_.get("type")), str(params_.get("message")), method)
+                    raise DialogOpenError(
+                        str(params_.get("type")), str(params_.get("message")), method
+                    )
             return self.connection.send(method, params, timeout=timeout)
         except ConnectFailedError as exc:
             if "HTTP 404" in str(exc):
                 self._closed = True
-                raise TargetClosedError(method, "the tab %s no longer exists" % self.target_id) from exc
+                raise TargetClosedError(
+                    method, "the tab %s no longer exists" % self.target_id
+                ) from exc
             raise
 
-    def execute_command(self, command: Dict[str, Any], timeout: Optional[float] = 10) -> Dict[str, Any]:
+    def execute_command(
+        self, command: Dict[str, Any], timeout: Optional[float] = 10
+    ) -> Dict[str, Any]:
         """Send a raw command on the tab's connection (the seed's API; returns the full response)."""
         self._check_open(str(command.get("method") if isinstance(command, dict) else command))
         self._prepare()
         return self.connection.execute_command(command, timeout)
+
+    @property
+    def cdp(self) -> "TypedCDP":
+        """Typed, validated access to this tab's CDP: ``tab.cdp.Page.navigate(url=...)``.
+
+        Calls go through :meth:`send` (dialog and closed-tab checks included); see
+        :attr:`ConnectionHandler.cdp` and :mod:`syncdp.protocol`.
+        """
+        cdp = self._cdp
+        if cdp is None:
+            from syncdp.protocol import CDP
+
+            cdp = CDP(self._cdp_send, self.connection._get_protocol, default_timeout=30)
+            self._cdp = cdp
+        return cast("TypedCDP", cdp)
+
+    def _cdp_send(
+        self, method: str, params: Optional[Dict[str, Any]], timeout: Optional[float]
+    ) -> Dict[str, Any]:
+        return self.send(method, params, timeout=timeout)
+
+    def _load_protocol_quietly(self) -> None:
+        # Event names are checked against the protocol (a typo'd name never fires); a
+        # browser without one just goes unchecked.
+        try:
+            self.connection._get_protocol()
+        except SyncdpError as exc:
+            logger.debug("no protocol to check event names against: %s", exc)
 
     # -- navigation -------------------------------------------------------------------------
 
@@ -311,7 +357,9 @@ class Tab:
             raise InvalidCommand("url must be a non-empty string, got %r" % (url,))
         lifecycle = _WAIT_UNTIL.get(wait_until)
         if lifecycle is None:
-            raise InvalidCommand("wait_until must be one of %s, got %r" % (sorted(_WAIT_UNTIL), wait_until))
+            raise InvalidCommand(
+                "wait_until must be one of %s, got %r" % (sorted(_WAIT_UNTIL), wait_until)
+            )
         deadline = time.monotonic() + timeout
         self._check_open("Page.navigate")
         self._prepare()
@@ -373,7 +421,9 @@ class Tab:
 
     # -- scripts ----------------------------------------------------------------------------
 
-    def execute_script(self, script: str, *, await_promise: bool = True, timeout: Optional[float] = 30) -> Any:
+    def execute_script(
+        self, script: str, *, await_promise: bool = True, timeout: Optional[float] = 30
+    ) -> Any:
         """Run JavaScript in the page and return its JSON value.
 
         Accepts an expression (``"document.title"``) or a function body with ``return``
@@ -393,7 +443,9 @@ class Tab:
             # "return ..." deeper in the script: it is a function body after all (a
             # SyntaxError means nothing ran, so running it again is safe).
             if "Illegal return statement" in exc.message:
-                return self._evaluate(self._as_function(script, await_promise), await_promise, timeout)
+                return self._evaluate(
+                    self._as_function(script, await_promise), await_promise, timeout
+                )
             raise
 
     @staticmethod
@@ -416,7 +468,13 @@ class Tab:
         return result.get("result", {}).get("value")
 
     def _call_function_on(
-        self, object_id: str, declaration: str, args: List[Any], *, await_promise: bool = True, by_value: bool = True
+        self,
+        object_id: str,
+        declaration: str,
+        args: List[Any],
+        *,
+        await_promise: bool = True,
+        by_value: bool = True,
     ) -> Any:
         result = self.send(
             "Runtime.callFunctionOn",
@@ -440,7 +498,9 @@ class Tab:
         result = self.send("Runtime.evaluate", {"expression": "document"})
         return str(result["result"]["objectId"])
 
-    def query(self, selector: str, timeout: float = 0, *, _within: Optional[Element] = None) -> Element:
+    def query(
+        self, selector: str, timeout: float = 0, *, _within: Optional[Element] = None
+    ) -> Element:
         """The first element matching ``selector`` (CSS, or XPath when it starts with ``/``).
 
         Args:
@@ -455,7 +515,9 @@ class Tab:
         root = _within.object_id if _within is not None else self._document_id()
         try:
             remote = self._call_function_on(
-                root, _QUERY_FN, [selector, _is_xpath(selector), int(timeout * 1000), False],
+                root,
+                _QUERY_FN,
+                [selector, _is_xpath(selector), int(timeout * 1000), False],
                 by_value=False,
             )
         except JavaScriptError as exc:
@@ -475,7 +537,9 @@ class Tab:
             )
         except JavaScriptError as exc:
             raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
-        props = self.send("Runtime.getProperties", {"objectId": remote["objectId"], "ownProperties": True})
+        props = self.send(
+            "Runtime.getProperties", {"objectId": remote["objectId"], "ownProperties": True}
+        )
         items = [p for p in props.get("result", []) if p.get("name", "").isdigit()]
         items.sort(key=lambda p: int(p["name"]))
         return [
@@ -521,9 +585,17 @@ class Tab:
         elif full_page:
             metrics = self.send("Page.getLayoutMetrics")
             size = metrics.get("cssContentSize") or metrics["contentSize"]
-            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": size["width"],
+                "height": size["height"],
+                "scale": 1,
+            }
             params["captureBeyondViewport"] = True
-        data = Screenshot(base64.b64decode(self.send("Page.captureScreenshot", params, timeout=60)["data"]))
+        data = Screenshot(
+            base64.b64decode(self.send("Page.captureScreenshot", params, timeout=60)["data"])
+        )
         if path is not None:
             data.save(path)
         return data
@@ -540,7 +612,11 @@ class Tab:
     ) -> Pdf:
         """Render the page as PDF bytes (``Page.printToPDF``; more CDP options as keywords,
         e.g. ``paperWidth=8.27``)."""
-        params: Dict[str, Any] = {"landscape": landscape, "printBackground": print_background, "scale": scale}
+        params: Dict[str, Any] = {
+            "landscape": landscape,
+            "printBackground": print_background,
+            "scale": scale,
+        }
         params.update(options)
         data = Pdf(base64.b64decode(self.send("Page.printToPDF", params, timeout=timeout)["data"]))
         if path is not None:
@@ -568,6 +644,7 @@ class Tab:
         """
         if not callable(callback):
             raise TypeError("callback must be callable, got %r" % (callback,))
+        self._load_protocol_quietly()
         if background:
             pool = self._background_pool()
             target = callback
@@ -587,13 +664,17 @@ class Tab:
         """Remove a callback registered with :meth:`on`."""
         return self.connection.remove_callback(callback_id)
 
-    def expect_event(self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10) -> EventExpectation:
+    def expect_event(
+        self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10
+    ) -> EventExpectation:
         """Race-free wait for an event triggered inside the ``with`` block (see
         :meth:`ConnectionHandler.expect_event`)."""
         self._prepare()
         return self.connection.expect_event(event_name, predicate, timeout)
 
-    def wait_for_event(self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10) -> Dict[str, Any]:
+    def wait_for_event(
+        self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10
+    ) -> Dict[str, Any]:
         """Block for the next ``event_name`` event of this tab."""
         self._prepare()
         return self.connection.wait_for_event(event_name, predicate, timeout)
@@ -613,7 +694,9 @@ class Tab:
         logs = self.connection.network_logs
         if filter is None:
             return logs
-        return [e for e in logs if filter in str(e.get("params", {}).get("request", {}).get("url", ""))]
+        return [
+            e for e in logs if filter in str(e.get("params", {}).get("request", {}).get("url", ""))
+        ]
 
     def get_network_response_body(self, request_id: str) -> Union[str, bytes]:
         """The body of a finished response: ``str`` for text, ``bytes`` when base64-encoded."""
@@ -638,7 +721,9 @@ class Tab:
             raise SyncdpError("no JavaScript dialog is open")
         return str((dialog.get("params") or {}).get("message", ""))
 
-    def handle_dialog(self, accept: bool = True, prompt_text: Optional[str] = None, timeout: float = 10) -> None:
+    def handle_dialog(
+        self, accept: bool = True, prompt_text: Optional[str] = None, timeout: float = 10
+    ) -> None:
         """Accept or dismiss the open dialog (typing ``prompt_text`` into a prompt).
 
         Raises:
@@ -655,7 +740,9 @@ class Tab:
     def set_dialog_policy(self, policy: Optional[str]) -> None:
         """Answer every dialog automatically: ``"accept"``, ``"dismiss"``, or ``None`` (off)."""
         if policy not in DIALOG_POLICIES:
-            raise InvalidCommand("dialog_policy must be None, 'accept' or 'dismiss', got %r" % (policy,))
+            raise InvalidCommand(
+                "dialog_policy must be None, 'accept' or 'dismiss', got %r" % (policy,)
+            )
         if self._dialog_callback is not None:
             self.connection.remove_callback(self._dialog_callback)
             self._dialog_callback = None
@@ -665,11 +752,15 @@ class Tab:
 
             def answer(event: Dict[str, Any]) -> None:
                 try:
-                    self.connection.send("Page.handleJavaScriptDialog", {"accept": accept}, timeout=10)
+                    self.connection.send(
+                        "Page.handleJavaScriptDialog", {"accept": accept}, timeout=10
+                    )
                 except SyncdpError as exc:
                     logger.warning("automatic dialog %s failed: %s", policy, exc)
 
-            self._dialog_callback = self.connection.register_callback("Page.javascriptDialogOpening", answer)
+            self._dialog_callback = self.connection.register_callback(
+                "Page.javascriptDialogOpening", answer
+            )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -682,7 +773,9 @@ class Tab:
         if not self._closed:
             self._closed = True
             try:
-                self._browser.connection.send("Target.closeTarget", {"targetId": self.target_id}, timeout=10)
+                self._browser.connection.send(
+                    "Target.closeTarget", {"targetId": self.target_id}, timeout=10
+                )
             except (CommandError, SyncdpError, OSError) as exc:
                 logger.debug("closing target %s: %s", self.target_id, exc)
         self._release()

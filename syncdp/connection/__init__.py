@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from syncdp.connection.commands import CommandManager
-from syncdp.connection.events import EventsHandler
 from syncdp.connection.endpoint import EventExpectation
+from syncdp.connection.events import EventsHandler
 from syncdp.connection.handler import ATTACHED_EVENT, DISCONNECTED_EVENT, ConnectionHandler
 from syncdp.connection.session import Session
 

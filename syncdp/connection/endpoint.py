@@ -16,15 +16,17 @@ import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, Union, cast
 
 from syncdp.connection.commands import CommandManager
 from syncdp.connection.events import WAIT_SLICE, EventsHandler, EventWaiter, Predicate
 from syncdp.exceptions import CommandError, CommandTimeoutError, InvalidCommand, SyncdpError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from syncdp.cdp_types import CDP as TypedCDP
     from syncdp.connection.handler import ConnectionHandler, _Link
     from syncdp.connection.session import Session
+    from syncdp.protocol import CDP, Protocol
 
 __all__ = ["EventExpectation", "Number"]
 
@@ -48,7 +50,6 @@ def _check_timeout(timeout: Optional[Number], what: str = "timeout") -> Optional
     return float(timeout)
 
 
-
 def _command_error(method: str, error: Any) -> CommandError:
     if isinstance(error, dict):
         code = error.get("code")
@@ -59,7 +60,6 @@ def _command_error(method: str, error: Any) -> CommandError:
             error.get("data"),
         )
     return CommandError(method, None, str(error))
-
 
 
 class EventExpectation:
@@ -127,7 +127,6 @@ class EventExpectation:
             self.wait()
 
 
-
 class _Endpoint:
     """The command and event API over one socket, optionally scoped to one session."""
 
@@ -144,6 +143,11 @@ class _Endpoint:
         self._hooks_lock = threading.Lock()
         # Target.setAutoAttach parameters while auto-attach is on for this endpoint.
         self._auto_attach: Optional[Dict[str, Any]] = None
+        # The browser's protocol (syncdp.protocol), loaded on first use of .cdp only; a Tab or
+        # Browser sets the provider so that one load serves all their connections.
+        self._protocol: Optional["Protocol"] = None
+        self._protocol_provider: Optional[Callable[[], "Protocol"]] = None
+        self._cdp: Optional["CDP"] = None
 
     def _ensure_link(self, method: Optional[str] = None) -> "_Link":
         """Return a live socket for this endpoint, connecting (or re-attaching) first."""
@@ -166,6 +170,51 @@ class _Endpoint:
     def ping(self, timeout: Number = 5) -> bool:
         """Whether the browser answers right now. Never raises."""
         raise NotImplementedError
+
+    # -- typed protocol access ---------------------------------------------------------------
+
+    @property
+    def cdp(self) -> "TypedCDP":
+        """Typed, validated access to every domain of the browser's own protocol.
+
+        ``conn.cdp.Page.navigate(url=...)`` returns the result like :meth:`send` (and raises
+        ``CommandError`` like it); unknown names, missing or mistyped parameters raise
+        ``InvalidCommand`` before anything is sent. ``dir()``/``help()`` list and document
+        every domain, command and event. The protocol is loaded on first use, once per
+        browser version (see :mod:`syncdp.protocol`); ``_timeout=`` is syncdp's own timeout.
+        """
+        cdp = self._cdp
+        if cdp is None:
+            from syncdp.protocol import CDP
+
+            cdp = CDP(self._cdp_send, self._get_protocol, default_timeout=10)
+            self._cdp = cdp  # a benign race: two equivalent objects
+        return cast("TypedCDP", cdp)
+
+    def _cdp_send(
+        self, method: str, params: Optional[Dict[str, Any]], timeout: Optional[float]
+    ) -> Dict[str, Any]:
+        return self.send(method, params, timeout=timeout)
+
+    def _get_protocol(self) -> "Protocol":
+        protocol = self._protocol
+        if protocol is None:
+            if self._protocol_provider is not None:
+                protocol = self._protocol_provider()
+            elif self._root is not self:
+                protocol = self._root._get_protocol()
+            else:
+                protocol = self._root._load_protocol()
+            self._protocol = protocol
+        return protocol
+
+    def _check_event_name(self, event_name: str) -> None:
+        # Only once the protocol is loaded: registering a callback never costs a request.
+        protocol = self._protocol
+        if protocol is not None:
+            from syncdp.protocol import check_event_name
+
+            check_event_name(protocol, event_name)
 
     def set_auto_attach(self, enabled: bool = True, *, wait_for_debugger: bool = True) -> None:
         """Follow this target's children (out-of-process iframes, workers) as sessions.
@@ -409,6 +458,7 @@ class _Endpoint:
         Returns:
             The callback id, for :meth:`remove_callback`.
         """
+        self._check_event_name(event_name)
         return self._events_handler.register_callback(event_name, callback, temporary)
 
     def remove_callback(self, callback_id: int) -> bool:
@@ -433,6 +483,7 @@ class _Endpoint:
             ConnectionClosedError: the connection was lost meanwhile.
         """
         limit = _check_timeout(timeout)
+        self._check_event_name(event_name)
         waiter = self._events_handler.add_waiter(event_name, predicate)
         return EventExpectation(self._events_handler, waiter, limit)
 

@@ -44,7 +44,6 @@ from syncdp.exceptions import (
     InvalidCommand,
     SyncdpError,
     TargetClosedError,
-    TargetCrashedError,
 )
 from syncdp.transport import (
     OPCODE_BINARY,
@@ -58,6 +57,7 @@ from syncdp.transport import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.connection.session import Session
+    from syncdp.protocol import Protocol
 
 __all__ = ["ConnectionHandler", "EventExpectation", "DISCONNECTED_EVENT", "ATTACHED_EVENT"]
 
@@ -473,7 +473,9 @@ class ConnectionHandler(_Endpoint):
                 )
             )
         self._events_handler.fail_waiters(
-            lambda event: ConnectionClosedError(message + " while waiting for " + event, code, reason)
+            lambda event: ConnectionClosedError(
+                message + " while waiting for " + event, code, reason
+            )
         )
         link.shutdown()
         if link.closing:
@@ -576,7 +578,9 @@ class ConnectionHandler(_Endpoint):
         with self._sessions_lock:
             if session_id in self._sessions:
                 return
-            child = Session(self, session_id, dict(params.get("targetInfo") or {}), parent, auto_attached=True)
+            child = Session(
+                self, session_id, dict(params.get("targetInfo") or {}), parent, auto_attached=True
+            )
             self._install_target_hooks(child)
             self._sessions[session_id] = child
         waiting = bool(params.get("waitingForDebugger"))
@@ -587,7 +591,9 @@ class ConnectionHandler(_Endpoint):
         session = self._sessions.get(str(params.get("sessionId")))
         if session is not None:
             target = session.target_id
-            session._end(lambda method: TargetClosedError(method, "the target %s detached" % target))
+            session._end(
+                lambda method: TargetClosedError(method, "the target %s detached" % target)
+            )
 
     def _on_target_destroyed(self, event: Dict[str, Any]) -> None:
         target = (event.get("params") or {}).get("targetId")
@@ -655,6 +661,18 @@ class ConnectionHandler(_Endpoint):
                 del self._sessions[old]
             session._session_id = new
             self._sessions[new] = session
+
+    def _load_protocol(self) -> "Protocol":
+        from syncdp.protocol import load_protocol
+
+        endpoint = self._connection_port
+        version = None
+        if isinstance(endpoint, str) and endpoint.startswith(("ws://", "wss://")):
+            # Keys the caches even when the endpoint has no HTTP discovery.
+            version = self.send("Browser.getVersion")
+        return load_protocol(
+            endpoint, headers=self._headers, timeout=self._connect_timeout, version=version
+        )
 
     @property
     def sessions(self) -> List["Session"]:

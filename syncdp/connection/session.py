@@ -20,7 +20,12 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from syncdp.connection.endpoint import Number, _any_method, _Endpoint
-from syncdp.exceptions import ConnectionClosedError, SyncdpError, TargetClosedError, TargetCrashedError
+from syncdp.exceptions import (
+    ConnectionClosedError,
+    SyncdpError,
+    TargetClosedError,
+    TargetCrashedError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.connection.handler import ConnectionHandler, _Link
@@ -188,7 +193,9 @@ class Session(_Endpoint):
         self._events_handler.clear_callbacks()
         if self.connected:
             try:
-                self._root.send("Target.detachFromTarget", {"sessionId": self._session_id}, timeout=5)
+                self._root.send(
+                    "Target.detachFromTarget", {"sessionId": self._session_id}, timeout=5
+                )
             except (SyncdpError, OSError) as exc:
                 logger.debug("detaching %r: %s", self, exc)
         self._end(lambda method: TargetClosedError(method, "the session was closed by close()"))
