@@ -23,7 +23,6 @@ from typing import (
 from urllib.parse import urlsplit
 
 from syncdp.connection import ConnectionHandler
-from syncdp.discovery import is_loopback
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.tab import Tab
 
@@ -326,13 +325,6 @@ def connect(
     Raises:
         ConnectFailedError: nothing answers there.
     """
-    host = _endpoint_host(endpoint)
-    if host and not is_loopback(host):
-        logger.warning(
-            "attaching to a browser on %s: the DevTools protocol has no authentication, "
-            "anyone who reaches that port controls the browser",
-            host,
-        )
     browser = Browser(
         endpoint,
         headers=headers,

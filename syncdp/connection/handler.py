@@ -340,6 +340,13 @@ class ConnectionHandler(_Endpoint):
             self._link = link
             reader.start()
             logger.info("%s to %s", "reconnected" if reconnect else "connected", redact_url(url))
+            host = urlsplit(url).hostname or ""
+            if not reconnect and host and not discovery.is_loopback(host):
+                logger.warning(
+                    "connected to a browser on %s: the DevTools protocol has no authentication; "
+                    "anyone who can reach that port controls the browser",
+                    host,
+                )
             if reconnect and self._replay_enables and self._enabled:
                 self._replay_enabled(link)
             return link
