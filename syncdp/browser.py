@@ -20,7 +20,6 @@ from typing import (
     Union,
     cast,
 )
-from urllib.parse import urlsplit
 
 from syncdp.connection import ConnectionHandler
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
@@ -37,12 +36,6 @@ DEFAULT_TRANSPORT = "sessions"
 """Chosen by bench/bench_tabs.py (see the README); ``SYNCDP_TRANSPORT`` overrides it."""
 
 logger = logging.getLogger(__name__)
-
-
-def _endpoint_host(endpoint: Union[int, str]) -> str:
-    if isinstance(endpoint, int):
-        return "127.0.0.1"
-    return urlsplit(endpoint).hostname or ""
 
 
 class Browser:
