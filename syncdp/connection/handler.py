@@ -771,6 +771,9 @@ class ConnectionHandler(_Endpoint):
             if link is not None:
                 self._join_reader(link)
                 link.shutdown()
+            # Sessions kept for a lazy re-attach after a loss end here too.
+            for session in list(self._sessions.values()):
+                session._lost_with_connection("the connection was closed by close()")
             dispatcher, self._dispatcher = self._dispatcher, None
             self._enabled.clear()
             if dispatcher is not None:

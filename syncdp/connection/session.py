@@ -164,6 +164,8 @@ class Session(_Endpoint):
         session_id = self._session_id
         self._command_manager.fail_matching(_any_method, make_error, session_id)
         self._events_handler.fail_waiters(lambda event: make_error("waiting for " + event))
+        for child in self._root._children_of(self):  # its iframes and workers go with it
+            child._end(make_error)
 
     def _crashed(self) -> None:
         """The target crashed: fail pending commands, keep the session (reload recovers)."""
