@@ -431,6 +431,13 @@ class Chrome(Browser):
         with self._start_lock:
             connection = self._connection
             if connection is not None and connection.connected:
+                # Closing the browser drops every socket: a deliberate end, not a loss.
+                connection._expect_close()
+                with self._tabs_lock:
+                    tab_connections = [t.connection for t in self._tabs.values()]
+                for tab_connection in tab_connections:
+                    if isinstance(tab_connection, ConnectionHandler):
+                        tab_connection._expect_close()
                 try:
                     connection.send("Browser.close", timeout=2)
                 except (SyncdpError, OSError):

@@ -1020,6 +1020,10 @@ class BrowserProcess:
                         pass
                 env = dict(os.environ)
                 env.update(options.env or {})
+                # Chromium puts its SingletonSocket under $TMPDIR and aborts ("Socket path
+                # too long", exit -6) when that path is long, e.g. pytest's tmp_path.
+                if len(env.get("TMPDIR", "")) > 60 and os.path.isdir("/tmp"):
+                    env["TMPDIR"] = "/tmp"
                 child = self._spawn(binary, command, env, profile, temp_profile)
             except BaseException:
                 if temp_profile:

@@ -741,6 +741,15 @@ class ConnectionHandler(_Endpoint):
         except (SyncdpError, OSError, websocket.WebSocketException):
             return False
 
+    def _expect_close(self) -> None:
+        """The peer is about to close on purpose (``Browser.close``): not a loss.
+
+        The socket's end is then logged at INFO and no disconnected event fires.
+        """
+        link = self._link
+        if link is not None:
+            link.closing = True
+
     def _join_reader(self, link: _Link, timeout: float = 2.0) -> None:
         reader = link.reader
         if reader is None or reader is threading.current_thread():
