@@ -97,6 +97,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         logger.debug("localserver: " + format, *args)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # The browser hangs up on pending requests (a favicon, a closed tab) all the time:
+        # never print a traceback to stderr for that.
+        logger.debug("localserver: request from %s failed", client_address, exc_info=True)
+
+
 class LocalServer:
     """Serve pages on ``127.0.0.1`` on a free port, from a daemon thread.
 
@@ -116,7 +125,7 @@ class LocalServer:
         self._pages = {path: _normalize(body) for path, body in (pages or {}).items()}
         self._directory = directory
         self._requested_port = port
-        self._server: Optional[http.server.ThreadingHTTPServer] = None
+        self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
     @property
@@ -139,8 +148,7 @@ class LocalServer:
         if self._server is not None:
             return self
         handler = functools.partial(_Handler, pages=self._pages, directory=self._directory or "\0")
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", self._requested_port), handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self._requested_port), handler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
