@@ -52,6 +52,7 @@ from syncdp.transport import (
     FrameReader,
     PeerClosed,
     connect_websocket,
+    encode_text_frame,
     redact_url,
 )
 
@@ -105,8 +106,14 @@ class _Link:
         )
 
     def send(self, payload: str) -> None:
-        with self.send_lock:
-            self.ws.send(payload)
+        if self.frames is not None:
+            # Our own frame encoder on websocket-client's socket (see transport.py).
+            frame = encode_text_frame(payload)
+            with self.send_lock:
+                self.ws.sock.sendall(frame)
+        else:
+            with self.send_lock:
+                self.ws.send(payload)
 
     def send_ping(self) -> None:
         with self.send_lock:
