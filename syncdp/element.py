@@ -31,18 +31,30 @@ class Element:
         self.object_id = object_id
         self._description = description
 
+    def _outer_html_preview(self, limit: int) -> str:
+        """A trimmed outerHTML, or ``""`` when the page cannot answer quickly."""
+        try:
+            outer = self._tab._call_function_on(
+                self.object_id,
+                "function(n) { const h = this.outerHTML || '';"
+                " return h.length > n ? h.slice(0, n) + '…' : h; }",
+                [limit],
+                timeout=2,
+            )
+        except SyncdpError:
+            return ""
+        return " ".join(str(outer or "").split())
+
     def __repr__(self) -> str:
+        preview = self._outer_html_preview(80)
+        if preview:
+            return "<Element %s %s>" % (self._description or self.object_id, preview)
         return "<Element %s>" % (self._description or self.object_id)
 
     def _repr_html_(self) -> str:
         import html
 
-        try:
-            outer = self.outer_html
-        except SyncdpError:
-            outer = self._description
-        if len(outer) > 300:
-            outer = outer[:300] + "…"
+        outer = self._outer_html_preview(300) or self._description
         return "<code>%s</code>" % html.escape(outer)
 
     def call(self, function_declaration: str, *args: Any, await_promise: bool = True) -> Any:

@@ -195,8 +195,29 @@ class Tab:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def _target_info(self) -> Dict[str, Any]:
+        """Title and URL from the browser (not the page: answers even while a dialog is
+        open); ``{}`` when unavailable. Never connects, never raises."""
+        root = self._browser._connection
+        if self._closed or root is None or not root.connected:
+            return {}
+        try:
+            info = root.send("Target.getTargetInfo", {"targetId": self.target_id}, timeout=2)
+            return dict(info.get("targetInfo") or {})
+        except (SyncdpError, OSError):
+            return {}
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("connected" if self.connection.connected else "idle")
+        info = self._target_info()
+        if info:
+            title = info.get("title") or ""
+            if len(title) > 40:
+                title = title[:39] + "…"
+            url = str(info.get("url", ""))
+            if len(url) > 60:
+                url = url[:59] + "…"
+            return "<Tab %r %s %s %s>" % (title, url, self.target_id, state)
         return "<Tab %s %s>" % (self.target_id, state)
 
     @property
@@ -221,20 +242,18 @@ class Tab:
     def _repr_html_(self) -> str:
         import html
 
-        if self._closed:
-            return "<b>Tab</b> %s (closed)" % html.escape(self.target_id)
-        try:
-            info = self._browser.connection.send(
-                "Target.getTargetInfo", {"targetId": self.target_id}, timeout=5
-            )["targetInfo"]
-            return '<b>Tab</b> %s — <a href="%s">%s</a> <small>(%s)</small>' % (
-                html.escape(info.get("title") or "(untitled)"),
-                html.escape(info.get("url", "")),
-                html.escape(info.get("url", "")),
-                html.escape(self.target_id),
-            )
-        except SyncdpError:
-            return "<b>Tab</b> %s" % html.escape(self.target_id)
+        info = self._target_info()
+        state = "closed" if self._closed else ("connected" if self.connection.connected else "idle")
+        if not info:
+            return "<b>Tab</b> <code>%s</code> (%s)" % (html.escape(self.target_id), state)
+        url = str(info.get("url", ""))
+        return '<b>Tab</b> %s — <a href="%s">%s</a> <small>(<code>%s</code>, %s)</small>' % (
+            html.escape(str(info.get("title") or "(untitled)")),
+            html.escape(url),
+            html.escape(url if len(url) <= 80 else url[:79] + "…"),
+            html.escape(self.target_id),
+            state,
+        )
 
     @property
     def closed(self) -> bool:
@@ -475,6 +494,7 @@ class Tab:
         *,
         await_promise: bool = True,
         by_value: bool = True,
+        timeout: Optional[float] = 30,
     ) -> Any:
         result = self.send(
             "Runtime.callFunctionOn",
@@ -486,6 +506,7 @@ class Tab:
                 "awaitPromise": await_promise,
                 "userGesture": True,
             },
+            timeout=timeout,
         )
         if "exceptionDetails" in result:
             raise _js_exception(result["exceptionDetails"])
