@@ -149,6 +149,11 @@ class _Endpoint:
         self._protocol_provider: Optional[Callable[[], "Protocol"]] = None
         self._cdp: Optional["CDP"] = None
 
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<code>%s</code>" % html.escape(repr(self))
+
     def _ensure_link(self, method: Optional[str] = None) -> "_Link":
         """Return a live socket for this endpoint, connecting (or re-attaching) first."""
         raise NotImplementedError
