@@ -793,10 +793,16 @@ class Tab:
         """Close the tab (its target and its connection). Idempotent."""
         if not self._closed:
             self._closed = True
+            conn = self.connection
+            if isinstance(conn, ConnectionHandler):
+                conn._expect_close()  # the browser drops the page's socket: not a loss
             try:
                 self._browser.connection.send(
                     "Target.closeTarget", {"targetId": self.target_id}, timeout=10
                 )
+                # closeTarget answers before the target is gone; when close() returns it is
+                # gone (no longer listed), so wait for the browser to end our side of it.
+                conn._wait_ended_by_peer(5.0)
             except (CommandError, SyncdpError, OSError) as exc:
                 logger.debug("closing target %s: %s", self.target_id, exc)
         self._release()

@@ -149,6 +149,10 @@ class _Endpoint:
         self._protocol_provider: Optional[Callable[[], "Protocol"]] = None
         self._cdp: Optional["CDP"] = None
 
+    def _wait_ended_by_peer(self, timeout: float) -> bool:
+        """Wait until the browser ends this endpoint (its target closed); True if it did."""
+        raise NotImplementedError
+
     def _repr_html_(self) -> str:
         import html
 

@@ -748,6 +748,13 @@ class ConnectionHandler(_Endpoint):
         except (SyncdpError, OSError, websocket.WebSocketException):
             return False
 
+    def _wait_ended_by_peer(self, timeout: float) -> bool:
+        link = self._link
+        if link is None or link.reader is None:
+            return True
+        link.reader.join(timeout)  # the reader ends when the browser drops the socket
+        return not link.reader.is_alive()
+
     def _expect_close(self) -> None:
         """The peer is about to close on purpose (``Browser.close``): not a loss.
 

@@ -70,6 +70,7 @@ class Session(_Endpoint):
         self._attached_on = root.connection_count
         self._attach_count = 1
         self._ended: Optional[ErrorFactory] = None
+        self._ended_event = threading.Event()
         self._lock = threading.Lock()
 
     # -- state ------------------------------------------------------------------------------
@@ -160,12 +161,16 @@ class Session(_Endpoint):
         if self._ended is not None:
             return
         self._ended = make_error
+        self._ended_event.set()
         self._root._forget_session(self)
         session_id = self._session_id
         self._command_manager.fail_matching(_any_method, make_error, session_id)
         self._events_handler.fail_waiters(lambda event: make_error("waiting for " + event))
         for child in self._root._children_of(self):  # its iframes and workers go with it
             child._end(make_error)
+
+    def _wait_ended_by_peer(self, timeout: float) -> bool:
+        return self._ended_event.wait(timeout)
 
     def _crashed(self) -> None:
         """The target crashed: fail pending commands, keep the session (reload recovers)."""

@@ -236,6 +236,13 @@ def test_session_of_a_target_gone_while_disconnected_fails_clearly(browser: Chro
         conn._link.abort()  # type: ignore[union-attr]
         wait_until(lambda: not conn.connected, 5, "the drop was not noticed")
         browser.connection.send("Target.closeTarget", {"targetId": target})
+        # closeTarget answers before the target is gone: wait until it is.
+        wait_until(
+            lambda: target
+            not in [t["targetId"] for t in browser.send("Target.getTargets")["targetInfos"]],
+            5,
+            "the target was not closed",
+        )
         with pytest.raises(TargetClosedError, match="re-attached"):
             session.send("Runtime.evaluate", {"expression": "1"})
         assert session.detached
