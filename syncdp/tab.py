@@ -390,6 +390,9 @@ class Tab:
 
         with self.connection.expect_event("Page.lifecycleEvent", reached, timeout) as expectation:
             result = self.send("Page.navigate", {"url": url}, timeout=timeout)
+            if result.get("isDownload"):
+                expectation.cancel()  # a download, not a page: nothing will load
+                return
             if result.get("errorText"):
                 raise NavigationError(url, str(result["errorText"]))
             if not result.get("loaderId"):
