@@ -24,6 +24,7 @@ from typing import (
 from syncdp.connection import ConnectionHandler
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.tab import Tab
+from syncdp.transport import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.cdp_types import CDP as TypedCDP
@@ -103,9 +104,10 @@ class Browser:
             if self._connection is not None and self._connection.connected
             else "not connected"
         )
+        endpoint = self._endpoint
         return "<%s %r %s, %d tab(s) open here>" % (
             type(self).__name__,
-            self._endpoint,
+            redact_url(endpoint) if isinstance(endpoint, str) else endpoint,
             state,
             len(self._tabs),
         )

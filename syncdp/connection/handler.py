@@ -410,7 +410,7 @@ class ConnectionHandler(_Endpoint):
                     wire_logger.debug("<- %s", _truncate(data))
                 try:
                     message = loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                     logger.warning("skipping a message that is not JSON: %s", _truncate(data))
                     continue
                 if type(message) is not dict:
@@ -439,6 +439,11 @@ class ConnectionHandler(_Endpoint):
                         self._run_reader_hooks(hooks.get(method), message)
                     if observe(message):
                         put((process, message))
+                    continue
+                if type(session_id) is not str:
+                    logger.warning(
+                        "skipping an event with a non-string sessionId: %s", _truncate(data)
+                    )
                     continue
                 session = sessions.get(session_id)
                 if session is None:
