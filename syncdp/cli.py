@@ -6,17 +6,19 @@ Errors are one clear line on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 from syncdp import __version__
 from syncdp.browser import Chrome
 from syncdp.exceptions import SyncdpError
 from syncdp.localserver import DEMO_PAGE, LocalServer
+from syncdp.tab import Tab
 
 __all__ = ["main"]
 
@@ -26,28 +28,31 @@ def _browser(args: argparse.Namespace) -> Chrome:
     return Chrome(binary_location=args.browser, arguments=extra, headless=not args.headful)
 
 
-def _cmd_screenshot(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _page(args: argparse.Namespace) -> Iterator[Tab]:
+    """A launched browser's page, navigated to ``args.url``; the browser stops after."""
     with _browser(args) as browser:
         tab = browser.get_page()
         tab.go_to(args.url, timeout=args.timeout)
+        yield tab
+
+
+def _cmd_screenshot(args: argparse.Namespace) -> int:
+    with _page(args) as tab:
         data = tab.take_screenshot(args.output, full_page=args.full_page)
     print("saved %s (%d bytes)" % (args.output, len(data)))
     return 0
 
 
 def _cmd_pdf(args: argparse.Namespace) -> int:
-    with _browser(args) as browser:
-        tab = browser.get_page()
-        tab.go_to(args.url, timeout=args.timeout)
+    with _page(args) as tab:
         data = tab.print_to_pdf(args.output, landscape=args.landscape)
     print("saved %s (%d bytes)" % (args.output, len(data)))
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    with _browser(args) as browser:
-        tab = browser.get_page()
-        tab.go_to(args.url, timeout=args.timeout)
+    with _page(args) as tab:
         value = tab.execute_script(args.expression)
     print(json.dumps(value, indent=None if args.compact else 2, ensure_ascii=False))
     return 0
