@@ -263,7 +263,8 @@ class ConnectionHandler(_Endpoint):
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
-        where = self._ws_url and redact_url(self._ws_url) or repr(self._connection_port)
+        target = self._ws_url or self._connection_port
+        where = redact_url(target) if isinstance(target, str) else repr(target)
         return "<ConnectionHandler %s page_id=%r %s>" % (where, self._page_id, state)
 
     # -- connecting --------------------------------------------------------------------------
