@@ -280,15 +280,20 @@ class Tab:
         with self._lock:
             if self._prepared_for == conn.connection_count:
                 return
-            conn.send("Page.enable")
-            conn.send("Page.setLifecycleEventsEnabled", {"enabled": True})
+            commands: List[Any] = [
+                ("Page.enable", None),
+                ("Page.setLifecycleEventsEnabled", {"enabled": True}),
+            ]
             viewport = self._browser._viewport
             if viewport is not None:
                 width, height = viewport
-                conn.send(
-                    "Emulation.setDeviceMetricsOverride",
-                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                commands.append(
+                    (
+                        "Emulation.setDeviceMetricsOverride",
+                        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                    )
                 )
+            conn._send_pipelined(commands, 30)  # one round trip for the tab's set-up
             self._prepared_for = conn.connection_count
 
     def send(

@@ -205,6 +205,28 @@ class FrameReader:
             self._view = memoryview(self._buf)
             self._start = self._end = 0
 
+    def has_buffered_frame(self) -> bool:
+        """Whether a whole frame is already buffered (the next read will not block)."""
+        start = self._start
+        avail = self._end - start
+        if avail < 2:
+            return False
+        buf = self._buf
+        b1 = buf[start + 1]
+        length = b1 & 0x7F
+        header = 2
+        if length == 126:
+            if avail < 4:
+                return False
+            header, length = 4, _UNPACK_H(buf, start + 2)[0]
+        elif length == 127:
+            if avail < 10:
+                return False
+            header, length = 10, _UNPACK_Q(buf, start + 2)[0]
+        if b1 & 0x80:
+            header += 4
+        return bool(avail >= header + length)
+
     def read_message(self) -> Tuple[int, bytes]:
         """Block for the next message or control frame."""
         while True:

@@ -328,6 +328,7 @@ class _Endpoint:
         timeout: Optional[float],
     ) -> Dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        completed = getattr(future, "completed", None)  # a CommandFuture's bare lock
         try:
             while True:
                 if deadline is None:
@@ -337,6 +338,11 @@ class _Endpoint:
                     if remaining <= 0:
                         raise CommandTimeoutError(method, timeout or 0.0)
                     slice_ = remaining if remaining < WAIT_SLICE else WAIT_SLICE
+                if completed is not None:
+                    # Slices of at most 0.1 s: Ctrl-C lands between them on every platform.
+                    if completed.acquire(True, slice_):
+                        return future.result(0)
+                    continue
                 try:
                     return future.result(slice_)
                 except FuturesTimeoutError:
@@ -426,6 +432,34 @@ class _Endpoint:
             raise _command_error(method, error)
         result = response.get("result")
         return result if isinstance(result, dict) else {}
+
+    def _send_pipelined(
+        self, commands: List[Tuple[str, Optional[Dict[str, Any]]]], timeout: Optional[Number] = 10
+    ) -> List[Dict[str, Any]]:
+        """Send several commands back to back, then wait for each: one round trip, not N.
+
+        Returns their results in order; the first CDP error raises ``CommandError``.
+        """
+        limit = _check_timeout(timeout)
+        link = self._ensure_link(commands[0][0] if commands else None)
+        sent = []
+        for method, params in commands:
+            command: Dict[str, Any] = {"method": method}
+            if params is not None:
+                command["params"] = params
+            future, command_id = self._root._send_on(link, command, self._session_id)
+            sent.append((future, command_id, method, params))
+        results = []
+        for future, command_id, method, params in sent:
+            response = self._wait(future, command_id, method, limit)
+            if self._replay_enables and method.endswith((".enable", ".disable")):
+                self._track_enable(method, params, response)
+            error = response.get("error")
+            if error is not None:
+                raise _command_error(method, error)
+            result = response.get("result")
+            results.append(result if isinstance(result, dict) else {})
+        return results
 
     def submit(self, command: Dict[str, Any]) -> "Future[Dict[str, Any]]":
         """Send a command without waiting: pipelining, the sync answer to ``asyncio.gather``.

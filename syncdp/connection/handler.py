@@ -388,9 +388,16 @@ class ConnectionHandler(_Endpoint):
         loads = json.loads
         wire_debug = wire_logger.isEnabledFor
         frames = link.frames
+        # Events read from one buffered recv are queued as one batch: one queue hand-off and
+        # at most one dispatcher wake-up per read instead of per event.
+        batch: List[Any] = []
+        queue_event = batch.append if frames is not None else put
         try:
             while True:
                 if frames is not None:
+                    if batch and not frames.has_buffered_frame():
+                        put(batch[:])  # about to block on the socket: hand over what we have
+                        batch.clear()
                     opcode, payload = frames.read_message()
                     if opcode != OPCODE_TEXT:
                         if opcode == OPCODE_PONG:
@@ -436,10 +443,14 @@ class ConnectionHandler(_Endpoint):
                     continue
                 session_id = message.get("sessionId")
                 if session_id is None:
-                    if hooks:
-                        self._run_reader_hooks(hooks.get(method), message)
+                    found = hooks.get(method) if hooks else None
+                    if found:
+                        if batch:  # a hook may queue work: keep it behind earlier events
+                            put(batch[:])
+                            batch.clear()
+                        self._run_reader_hooks(found, message)
                     if observe(message):
-                        put((process, message))
+                        queue_event((process, message))
                     continue
                 if type(session_id) is not str:
                     logger.warning(
@@ -450,10 +461,14 @@ class ConnectionHandler(_Endpoint):
                 if session is None:
                     logger.debug("dropping %s for unknown session %s", method, session_id)
                     continue
-                if session._reader_hooks:
-                    session._run_reader_hooks(session._reader_hooks.get(method), message)
+                found = session._reader_hooks.get(method) if session._reader_hooks else None
+                if found:
+                    if batch:
+                        put(batch[:])
+                        batch.clear()
+                    session._run_reader_hooks(found, message)
                 if session._events_handler.observe(message):
-                    put((session._events_handler.process_event, message))
+                    queue_event((session._events_handler.process_event, message))
         except PeerClosed as exc:
             code, reason, detail = exc.code, exc.reason, exc.detail
             if code is not None:
@@ -470,6 +485,8 @@ class ConnectionHandler(_Endpoint):
         except Exception:
             logger.exception("reader thread failed; closing the connection")
         finally:
+            if batch:
+                put(batch[:])  # events that arrived before the end are still delivered
             self._teardown(link, code, reason, detail)
 
     def _teardown(
@@ -524,6 +541,10 @@ class ConnectionHandler(_Endpoint):
                 item = get()
                 if item is _STOP:
                     return
+                if type(item) is list:  # a batch of events from one read, in order
+                    for function, argument in item:
+                        function(argument)
+                    continue
                 function, argument = item
                 function(argument)
         finally:

@@ -198,7 +198,8 @@ class Session(_Endpoint):
         if self._ended is not None:
             return
         self._events_handler.clear_callbacks()
-        if self.connected:
+        root_link = self._root._link
+        if self.connected and root_link is not None and not root_link.closing:
             try:
                 self._root.send(
                     "Target.detachFromTarget", {"sessionId": self._session_id}, timeout=5
