@@ -7,7 +7,7 @@ Blocking calls, no event loop: for scripts, notebooks and threaded code::
     with Chrome() as browser:
         tab = browser.get_page()
         tab.go_to("http://127.0.0.1:8000/")
-        print(tab.execute_script("return document.title"))
+        title = tab.execute_script("return document.title")
 """
 
 from __future__ import annotations

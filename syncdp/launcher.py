@@ -6,7 +6,7 @@ and a browser websocket URL; :mod:`syncdp.browser` connects to them.
 ::
 
     with BrowserProcess(LaunchOptions(headless=True)) as proc:
-        print(proc.port, proc.ws_url)
+        port, url = proc.port, proc.ws_url
 
 Process layout on POSIX (why there is a watchdog)
 -------------------------------------------------

@@ -519,7 +519,7 @@ class _Endpoint:
 
             with conn.expect_event("Page.loadEventFired") as ev:
                 conn.send("Page.navigate", {"url": url})
-            print(ev.value["params"])
+            loaded = ev.value["params"]
 
         Raises (on leaving the block):
             EventTimeoutError: nothing matched in time (also a ``TimeoutError``).
