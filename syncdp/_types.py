@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Protocol, TypedDict, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, TypedDict, Union
 
 __all__ = [
     "Command",
@@ -83,9 +83,13 @@ class WebSocketLike(Protocol):
 
 
 class WsConnector(Protocol):
-    """Opens a websocket: ``ws_connector(url, timeout=...)``."""
+    """Opens a websocket: ``ws_connector(url, timeout=...)``, plus ``headers=...`` when the
+    connection has handshake headers. Returns a connected :class:`WebSocketLike`
+    (websocket-client's ``create_connection`` fits)."""
 
-    def __call__(self, url: str, *, timeout: float) -> Any:
+    def __call__(
+        self, url: str, *, timeout: float, headers: Optional[Mapping[str, str]] = None
+    ) -> Any:
         """Return a connected :class:`WebSocketLike`."""
 
 

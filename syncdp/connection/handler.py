@@ -30,12 +30,13 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import websocket
 
 from syncdp import discovery
+from syncdp._types import WsAddressResolver, WsConnector
 from syncdp.connection.commands import CommandManager
 from syncdp.connection.endpoint import EventExpectation, Number, _check_timeout, _Endpoint
 from syncdp.connection.events import WAIT_SLICE, close_thread_loop
@@ -185,8 +186,8 @@ class ConnectionHandler(_Endpoint):
         self,
         connection_port: Union[int, str],
         page_id: str = "browser",
-        ws_address_resolver: Callable[[int], str] = discovery.get_browser_ws_address,
-        ws_connector: Callable[..., Any] = connect_websocket,
+        ws_address_resolver: WsAddressResolver = discovery.get_browser_ws_address,
+        ws_connector: WsConnector = connect_websocket,
         *,
         connect_timeout: float = 10.0,
         headers: Optional[Dict[str, str]] = None,
