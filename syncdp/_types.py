@@ -98,5 +98,3 @@ WsAddressResolver = Callable[[int], str]
 
 Callback = Callable[[Dict[str, Any]], Any]
 """An event callback: receives the whole event message; may be a coroutine function."""
-
-OptionalHeaders = Optional[Dict[str, str]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from syncdp.exceptions import SyncdpError
@@ -175,7 +174,3 @@ class Element:
     def __hash__(self) -> int:
         return hash(self.object_id)
 
-
-def js_string(value: Any) -> str:
-    """``value`` as a JavaScript literal."""
-    return json.dumps(value)

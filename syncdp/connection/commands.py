@@ -24,7 +24,7 @@ ErrorFactory = Callable[[str], BaseException]
 """Builds the exception for one failed command from its method name."""
 
 
-class CommandFuture(Future):  # type: ignore[type-arg]
+class CommandFuture(Future[Dict[str, Any]]):
     """A ``concurrent.futures.Future`` that a blocked caller can also wait on through a bare
     lock: released once when the future completes. Waiting on it costs one lock wake-up,
     instead of ``Condition.wait``'s per-wait lock, waiter list and condition re-acquire
@@ -80,7 +80,7 @@ class CommandManager:
 
     def create_command_future(
         self, method: str, session_id: Optional[str] = None
-    ) -> Tuple[int, "Future[Dict[str, Any]]"]:
+    ) -> Tuple[int, CommandFuture]:
         """Register a new pending command.
 
         Args:
@@ -90,7 +90,7 @@ class CommandManager:
         Returns:
             The fresh command id and the future its answer will complete.
         """
-        future: Future[Dict[str, Any]] = CommandFuture()
+        future = CommandFuture()
         with self._lock:
             command_id = next(self._ids)
             self._pending[command_id] = (future, method, session_id)
@@ -118,12 +118,6 @@ class CommandManager:
         """Forget ``command_id`` (timeout, Ctrl-C, cancel). Returns whether it was pending."""
         with self._lock:
             return self._pending.pop(command_id, None) is not None
-
-    def method_of(self, command_id: int) -> Optional[str]:
-        """The method of a pending command, or None."""
-        with self._lock:
-            entry = self._pending.get(command_id)
-        return None if entry is None else entry[1]
 
     def fail_all(self, make_error: ErrorFactory) -> int:
         """Fail every pending command with ``make_error(method)``; returns how many.

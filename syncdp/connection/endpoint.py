@@ -14,11 +14,10 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FuturesTimeoutError
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, Union, cast
 
-from syncdp.connection.commands import CommandManager
+from syncdp.connection.commands import CommandFuture, CommandManager
 from syncdp.connection.events import WAIT_SLICE, EventsHandler, EventWaiter, Predicate
 from syncdp.exceptions import CommandError, CommandTimeoutError, InvalidCommand, SyncdpError
 
@@ -322,13 +321,13 @@ class _Endpoint:
 
     def _wait(
         self,
-        future: "Future[Dict[str, Any]]",
+        future: CommandFuture,
         command_id: int,
         method: str,
         timeout: Optional[float],
     ) -> Dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        completed = getattr(future, "completed", None)  # a CommandFuture's bare lock
+        completed = future.completed  # released once, when the future completes
         try:
             while True:
                 if deadline is None:
@@ -338,15 +337,9 @@ class _Endpoint:
                     if remaining <= 0:
                         raise CommandTimeoutError(method, timeout or 0.0)
                     slice_ = remaining if remaining < WAIT_SLICE else WAIT_SLICE
-                if completed is not None:
-                    # Slices of at most 0.1 s: Ctrl-C lands between them on every platform.
-                    if completed.acquire(True, slice_):
-                        return future.result(0)
-                    continue
-                try:
-                    return future.result(slice_)
-                except FuturesTimeoutError:
-                    continue
+                # Slices of at most 0.1 s: Ctrl-C lands between them on every platform.
+                if completed.acquire(True, slice_):
+                    return future.result(0)
         finally:
             if not future.done():
                 self._command_manager.remove_pending_command(command_id)

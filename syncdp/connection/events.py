@@ -176,11 +176,6 @@ class EventsHandler:
         """Whether any callback is registered for ``event_name`` (lock-free read)."""
         return event_name in self._by_event
 
-    @property
-    def callback_count(self) -> int:
-        """How many callbacks are registered."""
-        return len(self._entries)
-
     # -- waiters -----------------------------------------------------------------------------
 
     def add_waiter(self, event_name: str, predicate: Optional[Predicate] = None) -> EventWaiter:

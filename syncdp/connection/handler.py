@@ -29,7 +29,6 @@ import queue
 import threading
 import time
 import weakref
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,7 +36,7 @@ import websocket
 
 from syncdp import discovery
 from syncdp._types import WsAddressResolver, WsConnector
-from syncdp.connection.commands import CommandManager
+from syncdp.connection.commands import CommandFuture, CommandManager
 from syncdp.connection.endpoint import EventExpectation, Number, _check_timeout, _Endpoint
 from syncdp.connection.events import WAIT_SLICE, close_thread_loop
 from syncdp.exceptions import (
@@ -725,7 +724,7 @@ class ConnectionHandler(_Endpoint):
 
     def _send_on(
         self, link: _Link, command: Dict[str, Any], session_id: Optional[str] = None
-    ) -> Tuple["Future[Dict[str, Any]]", int]:
+    ) -> Tuple[CommandFuture, int]:
         method = command["method"]
         command_id, future = self._command_manager.create_command_future(method, session_id)
         message = dict(command)
