@@ -328,6 +328,7 @@ class _Endpoint:
     ) -> Dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
         completed = future.completed  # released once, when the future completes
+        answered = False
         try:
             while True:
                 if deadline is None:
@@ -339,9 +340,10 @@ class _Endpoint:
                     slice_ = remaining if remaining < WAIT_SLICE else WAIT_SLICE
                 # Slices of at most 0.1 s: Ctrl-C lands between them on every platform.
                 if completed.acquire(True, slice_):
-                    return future.result(0)
+                    answered = True
+                    return future.outcome()
         finally:
-            if not future.done():
+            if not answered:  # timeout or Ctrl-C: forget the id (a late answer is dropped)
                 self._command_manager.remove_pending_command(command_id)
 
     @staticmethod
