@@ -227,9 +227,19 @@ class Browser:
         return tabs
 
     def get_page(self) -> Tab:
-        """The first open page, or a new one when there is none (the seed's ``get_page``)."""
-        tabs = self.get_opened_tabs()
-        return tabs[0] if tabs else self.new_tab()
+        """The first open page, or a new one when there is none (the seed's ``get_page``).
+
+        Attaches to that one page only, however many the browser has open.
+        """
+        infos = self.send("Target.getTargets")["targetInfos"]
+        for info in infos:
+            if info.get("type") != "page":
+                continue
+            try:
+                return self._tab_for(str(info["targetId"]))
+            except CommandError as exc:  # closed between the listing and the attach
+                logger.debug("skipping target %s: %s", info.get("targetId"), exc)
+        return self.new_tab()
 
     # -- contexts, cookies, downloads -------------------------------------------------------
 

@@ -261,7 +261,7 @@ class EventsHandler:
                 continue  # removed meanwhile, e.g. by an earlier callback for this event
             try:
                 result = entry.callback(event)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     self._run_awaitable(result)
             except Exception:
                 logger.exception(

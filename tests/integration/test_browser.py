@@ -93,6 +93,21 @@ def test_context_manager_and_get_page() -> None:
     assert_browser_gone(pid, profile)
 
 
+def test_get_page_attaches_to_one_page_only() -> None:
+    """connect() to a browser with many tabs: get_page() must not attach to all of them."""
+    with Chrome() as owner:
+        for _ in range(3):
+            owner.new_tab()
+        other = syncdp.connect(owner.process.port, transport="sessions")
+        try:
+            page = other.get_page()
+            assert page.execute_script("1 + 1") == 2
+            attached = [s.target_id for s in other.connection.sessions]
+            assert attached == [page.target_id]
+        finally:
+            other.stop()  # only disconnects
+
+
 def test_version_of_the_shared_browser(browser: Chrome) -> None:
     version = browser.version()
     assert "Chrome" in version["product"]
