@@ -66,7 +66,11 @@ class Bare:
         t0 = time.perf_counter()
         self.ws.send(
             json.dumps(
-                {"id": self.next_id, "method": "Runtime.evaluate", "params": {"expression": flood_expression(n)}}
+                {
+                    "id": self.next_id,
+                    "method": "Runtime.evaluate",
+                    "params": {"expression": flood_expression(n)},
+                }
             )
         )
         seen = 0
@@ -148,7 +152,7 @@ def main(argv: List[str]) -> int:
             cpu_cmd: Dict[str, List[float]] = {k: [] for k in contenders}
             evs: Dict[str, List[float]] = {k: [] for k in contenders}
             cpu_ev: Dict[str, List[float]] = {k: [] for k in contenders}
-            for name, c in contenders.items():  # warm-up
+            for c in contenders.values():  # warm-up
                 c.latency(200)  # type: ignore[attr-defined]
             for r in range(args.rounds):
                 for name, c in contenders.items():

@@ -1,7 +1,10 @@
 """syncdp against the CDP clients people use, on one headless Chromium and one page target.
 
 Contenders: the floor (a bare websocket-client send/recv loop, ``suppress_origin=True,
-skip_utf8_validation=True``, and a Node ``ws`` client run by subprocess), pychrome (threads),
+skip_utf8_validation=True``, and a Node ``ws`` client run by subprocess), the floor of a
+reader-thread design (a "two-thread handoff": the caller sends with websocket-client, a reader
+thread reads with syncdp's ``FrameReader``, parses, and releases a per-call ``threading.Lock``
+the caller blocks on: what any client with a reader thread pays), pychrome (threads),
 pydoll (asyncio; its ``ConnectionHandler`` directly), Playwright's sync API through a
 ``CDPSession``, and syncdp on a per-target socket (``ConnectionHandler(page_ws_url)``) and as
 a flattened session on the browser socket (``browser_conn.attach(target_id)``).
@@ -11,7 +14,9 @@ Figures, every contender interleaved in rounds (A B C ... A B C ...), medians ov
 1. sequential round trip of ``Runtime.evaluate("1+1")``: median per command, ratio to the
    bare loop, Python CPU per command (``time.process_time()``);
 2. pipelined throughput: N commands in flight from one thread (syncdp ``submit``, pydoll
-   ``gather``, Node ``Promise.all``) and N commands from 8 threads (blocking calls);
+   ``gather``, Node ``Promise.all``), N commands from 8 threads (blocking calls), and N
+   commands shared by 4 workers on one connection (blocking calls from 4 threads; pydoll: 4
+   asyncio tasks, each awaiting its share sequentially);
 3. events/s: N ``Runtime.consoleAPICalled`` delivered to a callback, Python CPU per event;
 4. a 20 MB result (``Runtime.evaluate`` returning a long string) and a full-page screenshot;
 5. launch to first command and stop to no process left (syncdp, pydoll, Playwright).
@@ -55,6 +60,7 @@ from _common import (  # noqa: E402
 from syncdp import Chrome, ConnectionHandler  # noqa: E402
 from syncdp.launcher import BrowserProcess, LaunchOptions  # noqa: E402
 from syncdp.localserver import LocalServer  # noqa: E402
+from syncdp.transport import OPCODE_TEXT, FrameReader  # noqa: E402
 
 BIG_SIZE = 20 * 1024 * 1024
 BIG_PARAMS = {"expression": "'x'.repeat(%d)" % BIG_SIZE, "returnByValue": True}
@@ -83,8 +89,10 @@ class NotApplicable(Exception):
 # -- contenders ---------------------------------------------------------------------------
 #
 # Each has: latency(n) -> [seconds per command]; pipelined(n) -> seconds (one thread, n in
-# flight); threads(n, k) -> seconds (k threads, n commands in all); events(n) -> seconds;
-# call(method, params, reps) -> [seconds]; begin_round()/end_round(); close().
+# flight); threads(n, k) -> seconds (k threads, n commands in all); shared(n, k) -> seconds
+# (k workers on one connection, n commands in all: threads, or pydoll's asyncio tasks);
+# events(n) -> seconds; call(method, params, reps) -> [seconds]; begin_round()/end_round();
+# close(). A mode a contender lacks raises NotApplicable (reported as n/a).
 # ``python_cpu`` says whether time.process_time() deltas mean anything for it.
 
 
@@ -102,10 +110,23 @@ class Contender:
         """CPU seconds of a helper process that works for this contender (Playwright's driver)."""
         return 0.0
 
+    def latency(self, n: int) -> List[float]:
+        raise NotImplementedError
+
     def pipelined(self, n: int) -> float:
         raise NotApplicable
 
     def threads(self, n: int, k: int) -> float:
+        raise NotApplicable
+
+    def shared(self, n: int, k: int) -> float:
+        """n blocking commands shared by k workers on one connection; threads by default."""
+        return self.threads(n, k)
+
+    def events(self, n: int) -> float:
+        raise NotApplicable
+
+    def call(self, method: str, params: Dict[str, Any], reps: int) -> List[float]:
         raise NotApplicable
 
     def close(self) -> None:
@@ -224,6 +245,85 @@ class BareSession(Bare):
         self._call("Runtime.disable", {})
         self._call("Runtime.discardConsoleEntries", {})
         return elapsed
+
+
+HANDOFF = "two-thread handoff (floor of the design)"
+
+
+class Handoff(Contender):
+    """The floor of any design with a reader thread (syncdp's architecture mandates one):
+    callers send with websocket-client (its send lock makes that thread-safe); one reader
+    thread reads with syncdp's ``FrameReader``, parses, pops the id from a dict under a
+    ``threading.Lock`` and releases the caller's pre-acquired per-call ``threading.Lock``
+    (the lightest wake-up CPython has). No events, no timeouts beyond a 10 s wait."""
+
+    name = HANDOFF
+
+    def __init__(self, url: str) -> None:
+        self.ws = websocket.create_connection(url, suppress_origin=True, skip_utf8_validation=True)
+        assert self.ws.sock is not None
+        self.frames = FrameReader(self.ws.sock)
+        self.next_id = 0
+        self.pending: Dict[int, List[Any]] = {}
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, name="handoff-reader", daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        try:
+            read = self.frames.read_message
+            while True:
+                opcode, payload = read()
+                if opcode != OPCODE_TEXT:  # a ping or pong: nothing to hand off
+                    continue
+                message = json.loads(payload)
+                with self.lock:
+                    waiter = self.pending.pop(message.get("id"), None)
+                if waiter is not None:
+                    waiter[1] = message
+                    waiter[0].release()
+        except Exception:  # the socket closed under it (close()) or the browser went away
+            return
+
+    def _call(self, method: str, params: Dict[str, Any]) -> Dict[str, Any]:
+        gate = threading.Lock()
+        gate.acquire()
+        waiter: List[Any] = [gate, None]
+        with self.lock:
+            self.next_id += 1
+            cid = self.next_id
+            self.pending[cid] = waiter
+        self.ws.send(json.dumps({"id": cid, "method": method, "params": params}))
+        if not gate.acquire(True, 10):
+            raise RuntimeError("handoff: no answer to command %d in 10 s" % cid)
+        msg: Dict[str, Any] = waiter[1]
+        if "error" in msg:
+            raise RuntimeError(msg["error"])
+        return msg
+
+    def latency(self, n: int) -> List[float]:
+        out = []
+        call = self._call
+        perf = time.perf_counter
+        for _ in range(n):
+            t0 = perf()
+            call("Runtime.evaluate", {"expression": "1+1"})
+            out.append(perf() - t0)
+        return out
+
+    def threads(self, n: int, k: int) -> float:
+        call = self._call
+
+        def work(count: int) -> None:
+            for _ in range(count):
+                call("Runtime.evaluate", {"expression": "1+1"})
+
+        return _run_threads(work, n, k)
+
+    def close(self) -> None:
+        self.ws.abort()  # type: ignore[no-untyped-call]  # wakes the reader: its recv returns EOF
+        self.reader.join(5)
+        self.ws.close()
 
 
 class Node(Contender):
@@ -354,6 +454,23 @@ class Pydoll(Contender):
                     for _ in range(n)
                 )
             )
+            return time.perf_counter() - t0
+
+        return self.run(go())  # type: ignore[no-any-return]
+
+    def shared(self, n: int, k: int) -> float:
+        """k concurrent asyncio tasks on the one ConnectionHandler, each awaiting its share of
+        the n commands sequentially (pydoll's counterpart of k blocking threads)."""
+        shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+        async def work(count: int) -> None:
+            execute = self.conn.execute_command
+            for _ in range(count):
+                await execute({"method": "Runtime.evaluate", "params": {"expression": "1+1"}})
+
+        async def go() -> float:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(work(s) for s in shares))
             return time.perf_counter() - t0
 
         return self.run(go())  # type: ignore[no-any-return]
@@ -630,6 +747,9 @@ def run_round(c: Contender, results: Results, sizes: Dict[str, int]) -> None:
         seconds = measure(c, results, "threads8", lambda: c.threads(n, 8), n)
         if seconds:
             results.add(name, "threads8", n / seconds)
+        seconds = measure(c, results, "threads4", lambda: c.shared(n, 4), n)
+        if seconds:
+            results.add(name, "threads4", n / seconds)
         n = sizes["events"]
         seconds = measure(c, results, "events", lambda: c.events(n), n)
         if seconds:
@@ -671,7 +791,11 @@ def connection_suite(args: argparse.Namespace, results: Results) -> List[str]:
             )
             setup.close()
 
-            contenders: List[Contender] = [Bare(page_url), BareSession(browser.ws_url, target)]
+            contenders: List[Contender] = [
+                Bare(page_url),
+                BareSession(browser.ws_url, target),
+                Handoff(page_url),
+            ]
             if node_available() and not args.skip_node:
                 contenders.append(Node(page_url))
             else:
@@ -837,15 +961,16 @@ def report(
     print()
     print(
         "Medians over %d rounds; per round: %d sequential commands, %d pipelined, %d from 8 "
-        "threads, %d events." % (args.rounds, args.commands, args.pipelined, args.pipelined, args.events)
+        "threads, %d from 4 threads on one connection, %d events."
+        % (args.rounds, args.commands, args.pipelined, args.pipelined, args.pipelined, args.events)
     )
     print()
     print(
         "| contender | RTT median us | x bare | CPU us/cmd | x bare | pipelined 1 thread cmd/s "
-        "| x bare seq. rate | 8 threads cmd/s | x bare seq. rate | events/s | x bare | x node "
-        "| CPU us/event | x bare |"
+        "| x bare seq. rate | 8 threads cmd/s | x bare seq. rate | 4 threads cmd/s | x bare seq. rate "
+        "| events/s | x bare | x node | CPU us/event | x bare |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     bare_lat = m(bare, "latency")
     bare_rate = None if not bare_lat else 1.0 / bare_lat
     for name in names:
@@ -861,7 +986,7 @@ def report(
         if ehelper:
             ecpu_text += " (+%s driver)" % fmt(us(ehelper))
         print(
-            "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+            "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
             % (
                 name,
                 fmt(us(lat)),
@@ -872,6 +997,8 @@ def report(
                 fmt(ratio(m(name, "pipelined"), bare_rate), "%.2f"),
                 fmt(m(name, "threads8"), "%.0f"),
                 fmt(ratio(m(name, "threads8"), bare_rate), "%.2f"),
+                fmt(m(name, "threads4"), "%.0f"),
+                fmt(ratio(m(name, "threads4"), bare_rate), "%.2f"),
                 fmt(m(name, "events"), "%.0f"),
                 fmt(ratio(m(name, "events"), m(bare, "events")), "%.2f"),
                 fmt(ratio(m(name, "events"), m(node, "events")), "%.2f"),
@@ -879,6 +1006,12 @@ def report(
                 fmt(ratio(ecpu, m(bare, "events.cpu")), "%.2f"),
             )
         )
+    print()
+    print(
+        "x bare seq. rate: cmd/s divided by 1 / (the bare loop's median RTT). 4 threads: %d blocking "
+        "calls shared by 4 threads on one connection; pydoll: 4 asyncio tasks on its one "
+        "ConnectionHandler, each awaiting its share sequentially." % args.pipelined
+    )
     print()
     print("### 4. Large messages")
     print()
@@ -929,7 +1062,8 @@ def report(
     print("|---|---|---|---|")
     floor_session = "bare, flattened session"
     floors = (bare, bare, floor_session)
-    peers = [n for n in names if not n.startswith("syncdp") and not n.startswith("bare") and n != node]
+    floors_all = (node, HANDOFF)
+    peers = [n for n in names if not n.startswith(("syncdp", "bare")) and n not in floors_all]
 
     def lat_ok(s: str, floor: str) -> Optional[bool]:
         lat, base = m(s, "latency"), m(floor, "latency")
@@ -947,9 +1081,12 @@ def report(
             ok = ok and ev >= 0.95 * m(node, "events")  # type: ignore[operator]
         return ok
 
-    def thr_ok(s: str, floor: str) -> Optional[bool]:
-        t8, base = m(s, "threads8"), m(floor, "latency")
-        return None if t8 is None or not base else t8 >= 3 / base
+    def thr_ok(s: str, floor: str, figure: str = "threads8") -> Optional[bool]:
+        rate, base = m(s, figure), m(floor, "latency")
+        return None if rate is None or not base else rate >= 3 / base
+
+    def thr4_ok(s: str, floor: str) -> Optional[bool]:
+        return thr_ok(s, floor, "threads4")
 
     def big_ok(s: str, floor: str) -> Optional[bool]:
         big, base = m(s, "big"), m(floor, "big")
@@ -967,6 +1104,7 @@ def report(
         ("RTT <= 1.05x floor and below every peer", lat_ok),
         ("events/s >= 0.95x floor and node", ev_ok),
         ("8 threads >= 3x floor's sequential rate", thr_ok),
+        ("4 threads on one connection >= 3x floor's sequential rate", thr4_ok),
         ("20 MB result <= 1.1x floor", big_ok),
         ("Python CPU per command <= 1.1x floor", cpu_cmd_ok),
         ("Python CPU per event <= 1.3x floor", cpu_ev_ok),
@@ -997,9 +1135,10 @@ def plot(path: str, results: Results, names: List[str]) -> None:
     m = results.med
     lat_names = [n for n in names if m(n, "latency") is not None]
     ev_names = [n for n in names if m(n, "events") is not None]
+
     def colors(ns: List[str]) -> List[str]:
         # syncdp blue, the floors grey, the peers orange
-        floor = ("bare", "node ws")
+        floor = ("bare", "node ws", HANDOFF)
         return [
             "#1f4e8c" if n.startswith("syncdp") else "#999999" if n.startswith(floor) else "#f4a261"
             for n in ns
