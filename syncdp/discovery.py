@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import requests
 
-from syncdp.exceptions import ConnectFailedError, DiscoveryError
+from syncdp.exceptions import ConnectFailedError, DiscoveryError, format_seconds
 
 __all__ = [
     "DEFAULT_HOST",
@@ -62,7 +62,7 @@ def _get_json(
             ) from exc
         except requests.Timeout as exc:
             raise ConnectFailedError(
-                host, port, "%s did not answer within %gs" % (url, timeout)
+                host, port, "%s did not answer within %ss" % (url, format_seconds(timeout))
             ) from exc
         except requests.RequestException as exc:
             raise DiscoveryError("GET %s failed: %s" % (url, _short(exc))) from exc

@@ -33,6 +33,15 @@ __all__ = [
 ]
 
 
+
+def format_seconds(seconds: float) -> str:
+    """``7.94865`` -> ``"7.95"``, ``30.0`` -> ``"30"``: timeouts as people write them."""
+    if 0 < abs(seconds) < 0.1:
+        return "%.2g" % seconds
+    text = "%.2f" % seconds
+    return text.rstrip("0").rstrip(".")
+
+
 class SyncdpError(Exception):
     """Base class of every error syncdp raises on purpose."""
 
@@ -95,7 +104,7 @@ class CommandTimeoutError(SyncdpError, TimeoutError):
     def __init__(self, method: str, timeout: float) -> None:
         self.method = method
         self.timeout = timeout
-        super().__init__("%s got no answer within %gs" % (method, timeout))
+        super().__init__("%s got no answer within %ss" % (method, format_seconds(timeout)))
 
 
 class EventTimeoutError(SyncdpError, TimeoutError):
@@ -109,7 +118,7 @@ class EventTimeoutError(SyncdpError, TimeoutError):
     def __init__(self, event: str, timeout: float) -> None:
         self.event = event
         self.timeout = timeout
-        super().__init__("event %s did not arrive within %gs" % (event, timeout))
+        super().__init__("event %s did not arrive within %ss" % (event, format_seconds(timeout)))
 
 
 class SyncdpConnectionError(SyncdpError, ConnectionError):
@@ -243,7 +252,7 @@ class ElementNotFoundError(SyncdpError, LookupError):
     def __init__(self, selector: str, timeout: float = 0.0) -> None:
         self.selector = selector
         self.timeout = timeout
-        extra = " within %gs" % timeout if timeout else ""
+        extra = " within %ss" % format_seconds(timeout) if timeout else ""
         super().__init__("no element matches %r%s" % (selector, extra))
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import websocket
 
 from syncdp.discovery import is_loopback
-from syncdp.exceptions import ConnectFailedError
+from syncdp.exceptions import ConnectFailedError, format_seconds
 
 __all__ = [
     "connect_websocket",
@@ -111,7 +111,10 @@ def connect_websocket(
     except (websocket.WebSocketTimeoutException, socket.timeout) as exc:
         _close_quietly(sock)
         raise ConnectFailedError(
-            host, port, "no websocket handshake within %gs (is this a DevTools endpoint?)" % timeout
+            host,
+            port,
+            "no websocket handshake within %ss (is this a DevTools endpoint?)"
+            % format_seconds(timeout),
         ) from exc
     except (OSError, websocket.WebSocketException) as exc:
         _close_quietly(sock)

@@ -35,6 +35,35 @@ Number = Union[int, float]
 ReaderHook = Callable[[Dict[str, Any]], None]
 
 
+# Top-level keys a command may have; the browser answers any other with an error that
+# carries no id, which could never reach the caller.
+_COMMAND_KEYS = frozenset(("method", "params", "id"))
+
+# Stateful browser switches replayed after a reconnect like ``X.enable``: method -> the
+# boolean parameter that turns them on.
+_REPLAYED_SWITCHES = {"Target.setDiscoverTargets": "discover"}
+
+
+def _check_keys(method: str, command: Dict[str, Any]) -> None:
+    extra = sorted(str(key) for key in command if key not in _COMMAND_KEYS)
+    if not extra:
+        return
+    if extra == ["sessionId"]:
+        raise InvalidCommand(
+            "%s: 'sessionId' is set by syncdp; send through the session instead "
+            "(conn.attach(target_id).execute_command(...))" % method
+        )
+    raise InvalidCommand(
+        "%s: unknown top-level key(s) %s; a command has only 'method', 'params' and 'id'"
+        " (parameters go inside 'params')" % (method, ", ".join(map(repr, extra)))
+    )
+
+
+def _tracked(method: str) -> bool:
+    """Whether ``method`` switches browser state that a reconnect must restore."""
+    return method.endswith((".enable", ".disable")) or method in _REPLAYED_SWITCHES
+
+
 def _any_method(method: str) -> bool:
     return True
 
@@ -240,7 +269,7 @@ class _Endpoint:
         return self._root._children_of(self)
 
     def _replay_enabled(self, link: "_Link") -> None:
-        """Send again the ``X.enable`` commands that were active (new socket or session)."""
+        """Send again the ``X.enable`` commands (and switches) that were active (new socket or session)."""
         if not self._replay_enables:
             return
         timeout = self._root._connect_timeout
@@ -360,6 +389,8 @@ class _Endpoint:
             raise InvalidCommand(
                 "%s: 'params' must be a dictionary, got %s" % (method, type(params).__name__)
             )
+        if len(command) > 2 or not command.keys() <= _COMMAND_KEYS:
+            _check_keys(method, command)
         return method
 
     def execute_command(
@@ -390,12 +421,19 @@ class _Endpoint:
             self._ensure_link(method), command, self._session_id
         )
         response = self._wait(future, command_id, method, limit)
-        if self._replay_enables and method.endswith((".enable", ".disable")):
+        if self._replay_enables and _tracked(method):
             self._track_enable(method, command.get("params"), response)
         return response
 
     def _track_enable(self, method: str, params: Any, response: Dict[str, Any]) -> None:
         if "error" in response:
+            return
+        switch = _REPLAYED_SWITCHES.get(method)
+        if switch is not None:
+            if isinstance(params, dict) and params.get(switch):
+                self._enabled[method] = dict(params)
+            else:
+                self._enabled.pop(method, None)
             return
         domain, _, verb = method.rpartition(".")
         if verb == "enable":
@@ -447,7 +485,7 @@ class _Endpoint:
         results = []
         for future, command_id, method, params in sent:
             response = self._wait(future, command_id, method, limit)
-            if self._replay_enables and method.endswith((".enable", ".disable")):
+            if self._replay_enables and _tracked(method):
                 self._track_enable(method, params, response)
             error = response.get("error")
             if error is not None:

@@ -47,6 +47,24 @@ WAIT_SLICE = 0.1
 _thread_loops = threading.local()
 
 
+# The coroutine callback each dispatcher thread is running now, so close() can cancel one
+# that would otherwise keep the dispatcher (and close()) waiting.
+_running: "Dict[threading.Thread, asyncio.Future[Any]]" = {}
+_running_lock = threading.Lock()
+
+
+def cancel_awaitables_on(thread: threading.Thread) -> None:
+    """Cancel the coroutine callback running on ``thread`` (a dispatcher), if any."""
+    with _running_lock:
+        task = _running.get(thread)
+    if task is None:
+        return
+    try:
+        task.get_loop().call_soon_threadsafe(task.cancel)
+    except RuntimeError:  # its loop closed meanwhile: the callback is over
+        pass
+
+
 def close_thread_loop() -> None:
     """Close this thread's private event loop for coroutine callbacks (dispatcher exit)."""
     loop = getattr(_thread_loops, "loop", None)
@@ -274,7 +292,17 @@ class EventsHandler:
         loop = getattr(_thread_loops, "loop", None)
         if loop is None or loop.is_closed():
             loop = _thread_loops.loop = asyncio.new_event_loop()
-        loop.run_until_complete(awaitable)
+        task = asyncio.ensure_future(awaitable, loop=loop)
+        thread = threading.current_thread()
+        with _running_lock:
+            _running[thread] = task
+        try:
+            loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            logger.info("coroutine callback %r was cancelled", awaitable)
+        finally:
+            with _running_lock:
+                _running.pop(thread, None)
 
     # -- state -------------------------------------------------------------------------------
 

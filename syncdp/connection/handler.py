@@ -38,7 +38,7 @@ from syncdp import discovery
 from syncdp._types import WsAddressResolver, WsConnector
 from syncdp.connection.commands import CommandFuture, CommandManager
 from syncdp.connection.endpoint import EventExpectation, Number, _check_timeout, _Endpoint
-from syncdp.connection.events import WAIT_SLICE, close_thread_loop
+from syncdp.connection.events import WAIT_SLICE, cancel_awaitables_on, close_thread_loop
 from syncdp.exceptions import (
     ConnectionClosedError,
     InvalidCommand,
@@ -96,6 +96,8 @@ class _Link:
         self.alive = True
         self.closing = False  # close() asked for it: not a loss
         self.reader: Optional[threading.Thread] = None
+        # The dispatcher queue of this socket's epoch (a lost socket stops its dispatcher).
+        self.events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self.send_lock = threading.Lock()
         self.pong = threading.Event()
         sock = getattr(ws, "sock", None)
@@ -177,8 +179,9 @@ class ConnectionHandler(_Endpoint):
         headers: extra handshake headers (remote browsers put auth tokens there).
         network_logs_limit: how many ``Network.requestWillBeSent`` events to keep.
         replay_enables: after an automatic reconnection, send again every ``X.enable``
-            command that succeeded before (a new socket starts with no domain enabled), so
-            that registered callbacks keep receiving their events.
+            command that succeeded before (a new socket starts with no domain enabled), and
+            ``Target.setDiscoverTargets`` if it was on, so that registered callbacks keep
+            receiving their events.
     """
 
     def __init__(
@@ -233,6 +236,7 @@ class ConnectionHandler(_Endpoint):
         self._state_lock = threading.RLock()
         self._link: Optional[_Link] = None
         self._dispatcher: Optional[threading.Thread] = None
+        self._dispatcher_stopping = False  # told to stop after its socket was lost
         self._events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._ws_url: Optional[str] = None
         self._connections = 0
@@ -337,7 +341,7 @@ class ConnectionHandler(_Endpoint):
             self._ws_url = url
             self._connections += 1
             reconnect = self._connections > 1
-            self._start_dispatcher()
+            link.events = self._start_dispatcher()
             reader = threading.Thread(
                 target=self._read_loop,
                 args=(link,),
@@ -359,19 +363,28 @@ class ConnectionHandler(_Endpoint):
                 self._replay_enabled(link)
             return link
 
-    def _start_dispatcher(self) -> None:
-        dispatcher = self._dispatcher
-        if dispatcher is not None and dispatcher.is_alive():
-            return
-        self._events = queue.SimpleQueue()
+    def _start_dispatcher(self) -> "queue.SimpleQueue[Any]":
+        """The dispatcher queue for a new socket: the running dispatcher's, or a new one.
+
+        A dispatcher ends when its socket is lost (so a handler left unused after a loss
+        keeps no thread); the next connection starts a new one, which first waits for the
+        old one to finish its queue, so callbacks still run one at a time in wire order.
+        """
+        previous = self._dispatcher
+        if previous is not None and previous.is_alive() and not self._dispatcher_stopping:
+            return self._events
+        events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         dispatcher = threading.Thread(
             target=self._dispatch_loop,
-            args=(self._events,),
+            args=(events, previous if previous is not None and previous.is_alive() else None),
             name="syncdp-dispatcher-%d" % self._serial,
             daemon=True,
         )
+        self._events = events
         self._dispatcher = dispatcher
+        self._dispatcher_stopping = False
         dispatcher.start()
+        return events
 
     # -- the two threads ---------------------------------------------------------------------
 
@@ -530,13 +543,21 @@ class ConnectionHandler(_Endpoint):
                     "method": DISCONNECTED_EVENT,
                     "params": {"code": code, "reason": reason, "detail": detail},
                 }
-                self._events.put((self._events_handler.process_event, event))
+                link.events.put((self._events_handler.process_event, event))
+            # The dispatcher ends once it has run what this socket queued; the next
+            # connection starts another (see _start_dispatcher).
+            self._dispatcher_stopping = True
+            link.events.put(_STOP)
 
-    def _dispatch_loop(self, events: "queue.SimpleQueue[Any]") -> None:
+    def _dispatch_loop(
+        self, events: "queue.SimpleQueue[Any]", previous: Optional[threading.Thread]
+    ) -> None:
         # Items are (function, argument): an events handler's process_event and an event
         # (the root's or a session's, all in wire order), or a session announcement.
-        get = events.get
         try:
+            if previous is not None:
+                previous.join()  # the lost socket's dispatcher finishes its queue first
+            get = events.get
             while True:
                 item = get()
                 if item is _STOP:
@@ -734,7 +755,7 @@ class ConnectionHandler(_Endpoint):
         else:
             message.pop("sessionId", None)
         try:
-            payload = json.dumps(message)
+            payload = json.dumps(message, allow_nan=False)  # NaN is not JSON
         except (TypeError, ValueError) as exc:
             self._command_manager.remove_pending_command(command_id)
             raise InvalidCommand(
@@ -829,6 +850,7 @@ class ConnectionHandler(_Endpoint):
             if dispatcher is not None:
                 self._events.put(_STOP)
         if dispatcher is not None and dispatcher is not threading.current_thread():
+            cancel_awaitables_on(dispatcher)
             dispatcher.join(10.0)
             if dispatcher.is_alive():
                 logger.warning("a callback is still running on %s after close()", dispatcher.name)
