@@ -10,9 +10,11 @@ messages carry.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
+import weakref
 from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, Union, cast
@@ -62,6 +64,32 @@ def _check_keys(method: str, command: Dict[str, Any]) -> None:
 def _tracked(method: str) -> bool:
     """Whether ``method`` switches browser state that a reconnect must restore."""
     return method.endswith((".enable", ".disable")) or method in _REPLAYED_SWITCHES
+
+
+class _WeakHook:
+    """A reader hook that is a bound method, held weakly (see ``add_reader_hook``)."""
+
+    __slots__ = ("_method", "_name")
+
+    def __init__(self, method: Callable[[Dict[str, Any]], None]) -> None:
+        self._method = weakref.WeakMethod(method)
+        self._name = getattr(method, "__qualname__", "hook")
+
+    def __call__(self, message: Dict[str, Any]) -> None:
+        method = self._method()
+        if method is not None:
+            method(message)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _WeakHook):
+            return self._method == other._method
+        return self._method() == other
+
+    def __hash__(self) -> int:
+        return hash(self._method)
+
+    def __repr__(self) -> str:
+        return "<weak hook %s>" % self._name
 
 
 def _any_method(method: str) -> bool:
@@ -174,7 +202,7 @@ class _Endpoint:
         # The browser's protocol (syncdp.protocol), loaded on first use of .cdp only; a Tab or
         # Browser sets the provider so that one load serves all their connections.
         self._protocol: Optional["Protocol"] = None
-        self._protocol_provider: Optional[Callable[[], "Protocol"]] = None
+        self._provider_ref: Optional[Callable[[], Optional[Callable[[], "Protocol"]]]] = None
         self._cdp: Optional["CDP"] = None
 
     def _wait_ended_by_peer(self, timeout: float) -> bool:
@@ -233,11 +261,27 @@ class _Endpoint:
     ) -> Dict[str, Any]:
         return self.send(method, params, timeout=timeout)
 
+    @property
+    def _protocol_provider(self) -> Optional[Callable[[], "Protocol"]]:
+        """Where the protocol comes from (a Browser shares one per browser); held weakly."""
+        ref = self._provider_ref
+        return None if ref is None else ref()
+
+    @_protocol_provider.setter
+    def _protocol_provider(self, provider: Optional[Callable[[], "Protocol"]]) -> None:
+        if provider is None:
+            self._provider_ref = None
+        elif inspect.ismethod(provider):
+            self._provider_ref = weakref.WeakMethod(provider)
+        else:
+            self._provider_ref = lambda: provider
+
     def _get_protocol(self) -> "Protocol":
         protocol = self._protocol
         if protocol is None:
-            if self._protocol_provider is not None:
-                protocol = self._protocol_provider()
+            provider = self._protocol_provider
+            if provider is not None:
+                protocol = provider()
             elif self._root is not self:
                 protocol = self._root._get_protocol()
             else:
@@ -320,6 +364,10 @@ class _Endpoint:
         dialog or a crash will never answer). A hook must be quick and must never send a
         command and wait for it: the reader is the thread that would deliver the answer.
         """
+        if inspect.ismethod(hook):
+            # Weakly: the reader thread keeps this endpoint alive, and must not keep alive
+            # the Tab or Browser that owns the hook (their GC finalizer ends the browser).
+            hook = _WeakHook(hook)
         with self._hooks_lock:
             self._reader_hooks[event_name] = self._reader_hooks.get(event_name, ()) + (hook,)
 

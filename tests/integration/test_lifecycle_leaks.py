@@ -8,6 +8,7 @@ the profile path on its command line).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from pages import PAGES, alive, assert_browser_gone, needs_chromium, pgrep_f, run_python
+from pages import PAGES, alive, assert_browser_gone, needs_chromium, pgrep_f, run_python, wait_until
 from syncdp import Chrome
 from syncdp.localserver import LocalServer
 
@@ -100,6 +101,25 @@ def test_forgotten_stop_is_cleaned_up_at_interpreter_exit(private_tmpdir: Path) 
         if owner.poll() is None:
             owner.kill()
             owner.communicate()
+
+
+@pytest.mark.parametrize("used", ["unused", "with tabs"])
+def test_forgotten_browser_is_stopped_when_garbage_collected(private_tmpdir: Path, used: str) -> None:
+    """The notebook pattern: ``browser = Chrome().start()`` run twice rebinds the name, and
+    the first browser must end with its last reference, not at kernel exit."""
+    before = set(_syncdp_threads())
+    browser = Chrome().start()
+    pid, profile = browser.process.pid, browser.process.user_data_dir
+    if used == "with tabs":
+        tab = browser.get_page()
+        assert tab.execute_script("6 * 7") == 42
+        browser.new_tab().execute_script("1")
+        del tab
+    browser = Chrome()  # rebinding drops the last reference to the first one
+    gc.collect()
+    assert_browser_gone(pid, profile)
+    wait_until(lambda: set(_syncdp_threads()) == before, 5,
+               "threads left: %s" % (set(_syncdp_threads()) - before))
 
 
 def test_owner_killed_with_sigkill_takes_the_browser_along(private_tmpdir: Path) -> None:
