@@ -38,6 +38,7 @@ from syncdp.exceptions import (
     InvalidCommand,
     JavaScriptError,
     NavigationError,
+    StaleElementError,
     SyncdpConnectionError,
     SyncdpError,
     TargetClosedError,
@@ -79,6 +80,7 @@ __all__ = [
     "NavigationError",
     "JavaScriptError",
     "ElementNotFoundError",
+    "StaleElementError",
     "DialogOpenError",
 ]
 

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
-from syncdp.exceptions import SyncdpError
-from syncdp.screenshot import Screenshot
+from syncdp.exceptions import (
+    CommandError,
+    DialogOpenError,
+    StaleElementError,
+    SyncdpError,
+    TargetClosedError,
+)
+from syncdp.screenshot import PathArg, Screenshot, check_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.tab import Tab
 
-__all__ = ["Element"]
+__all__ = ["Element", "StaleElementError"]
+
+logger = logging.getLogger(__name__)
+
+# What Chromium answers about a node that is gone: its document was replaced (navigation,
+# reload), its remote object released, or the node removed from the document.
+_STALE = (
+    "Cannot find context with specified id",
+    "Could not find object with given id",
+    "Node is detached from document",
+    "Could not find node with given id",
+)
+_NO_LAYOUT = "Node does not have a layout object"
 
 _BOX = """function() {
   const r = this.getBoundingClientRect();
@@ -21,14 +41,27 @@ _BOX = """function() {
 class Element:
     """A DOM element found by :meth:`Tab.query` / :meth:`Tab.query_all`.
 
-    The handle stays valid while the node lives in the page; after a navigation it is gone
-    and using it raises :class:`~syncdp.exceptions.CommandError`.
+    The handle stays valid while the node lives in the page; after a navigation (or once
+    the node is removed) it is gone and using it raises :class:`StaleElementError`, an
+    :class:`~syncdp.exceptions.ElementNotFoundError`.
     """
 
     def __init__(self, tab: "Tab", object_id: str, description: str = "") -> None:
         self._tab = tab
         self.object_id = object_id
         self._description = description
+
+    @contextlib.contextmanager
+    def _live(self) -> Iterator[None]:
+        """Translate Chromium's "no such node/context" answers into :class:`StaleElementError`."""
+        try:
+            yield
+        except TargetClosedError:
+            raise
+        except CommandError as exc:
+            if any(text in exc.message for text in _STALE):
+                raise StaleElementError(self._description or self.object_id, exc.message) from exc
+            raise
 
     def _outer_html_preview(self, limit: int) -> str:
         """A trimmed outerHTML, or ``""`` when the page cannot answer quickly."""
@@ -61,10 +94,12 @@ class Element:
 
         Raises:
             JavaScriptError: the function threw.
+            StaleElementError: the element is gone (see :class:`Element`).
         """
-        return self._tab._call_function_on(
-            self.object_id, function_declaration, list(args), await_promise=await_promise
-        )
+        with self._live():
+            return self._tab._call_function_on(
+                self.object_id, function_declaration, list(args), await_promise=await_promise
+            )
 
     @property
     def tag_name(self) -> str:
@@ -102,41 +137,73 @@ class Element:
         return dict(value or {})
 
     def query(self, selector: str, timeout: float = 0) -> "Element":
-        """The first descendant matching ``selector`` (CSS or XPath), see :meth:`Tab.query`."""
-        return self._tab.query(selector, timeout=timeout, _within=self)
+        """The first descendant matching ``selector`` (CSS or XPath), see :meth:`Tab.query`.
+
+        Raises:
+            ElementNotFoundError: nothing matched within ``timeout``.
+            StaleElementError: this element is gone.
+            InvalidCommand: a bad selector or ``timeout``.
+        """
+        with self._live():
+            return self._tab.query(selector, timeout=timeout, _within=self)
 
     def query_all(self, selector: str) -> List["Element"]:
         """Every descendant matching ``selector``."""
-        return self._tab.query_all(selector, _within=self)
+        with self._live():
+            return self._tab.query_all(selector, _within=self)
 
     def scroll_into_view(self) -> None:
-        """Scroll the element into view if it is not."""
-        self._tab.send("DOM.scrollIntoViewIfNeeded", {"objectId": self.object_id})
+        """Scroll the element into view if it is not.
+
+        Raises:
+            SyncdpError: the element has no layout box (hidden, e.g. ``display: none``).
+            StaleElementError: the element is gone.
+        """
+        try:
+            with self._live():
+                self._tab.send("DOM.scrollIntoViewIfNeeded", {"objectId": self.object_id})
+        except CommandError as exc:
+            if _NO_LAYOUT in exc.message:
+                raise SyncdpError(
+                    "%s has no visible box (not rendered, e.g. display: none); cannot scroll "
+                    "to it or act on it" % (self._description or self.object_id)
+                ) from exc
+            raise
 
     def _visible_box(self) -> List[float]:
         self.scroll_into_view()
         box = self.call(_BOX)
         if not box or box[2] <= 0 or box[3] <= 0:
             raise SyncdpError(
-                "%r has no visible box (hidden or zero-sized); cannot act on it" % self
+                "%s has no visible box (hidden or zero-sized); cannot act on it"
+                % (self._description or self.object_id)
             )
         return [float(v) for v in box]
 
     def click(self, button: str = "left", click_count: int = 1) -> None:
         """Click the element like a user: real mouse events at its visible centre.
 
-        The element is scrolled into view first.
+        The element is scrolled into view first. A dialog that the click itself opens
+        (``onclick="confirm(...)"``) does not make it fail: the click happened, and
+        :meth:`Tab.has_dialog` / :meth:`Tab.handle_dialog` take it from there.
 
         Raises:
             SyncdpError: the element has no visible box.
-            DialogOpenError: a JavaScript dialog blocks the page.
+            StaleElementError: the element is gone.
+            DialogOpenError: a JavaScript dialog blocked the page before the click.
         """
         left, top, width, height = self._visible_box()[:4]
         x, y = left + width / 2, top + height / 2
         self._tab.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
         params = {"x": x, "y": y, "button": button, "clickCount": click_count}
-        self._tab.send("Input.dispatchMouseEvent", dict(params, type="mousePressed"))
-        self._tab.send("Input.dispatchMouseEvent", dict(params, type="mouseReleased"))
+        try:
+            self._tab.send("Input.dispatchMouseEvent", dict(params, type="mousePressed"))
+            self._tab.send("Input.dispatchMouseEvent", dict(params, type="mouseReleased"))
+        except DialogOpenError as exc:
+            # No dialog was open when the pointer moved there (that send would have failed),
+            # so this one opened during our press or release: the page got the click and its
+            # handler opened the dialog, which blocks the answer to our mouse event.
+            logger.debug("click on %s opened a dialog: %s", self._description, exc)
 
     def focus(self) -> None:
         """Give the element keyboard focus."""
@@ -161,9 +228,20 @@ class Element:
             self._tab.send("Input.dispatchKeyEvent", dict(key, type="keyUp"))
 
     def take_screenshot(
-        self, path: Optional[str] = None, *, format: str = "png", quality: Optional[int] = None
-    ) -> Screenshot:  # noqa: A002
-        """A screenshot of the element's box (scrolled into view)."""
+        self,
+        path: Optional[PathArg] = None,
+        *,
+        format: str = "png",  # noqa: A002 - the CDP option's name
+        quality: Optional[int] = None,
+    ) -> Screenshot:
+        """A screenshot of the element's box (scrolled into view).
+
+        Raises:
+            InvalidCommand: ``path`` not a ``str``/``os.PathLike``, or a bad option.
+            SyncdpError: the element has no visible box.
+        """
+        if path is not None:
+            check_path(path)
         left, top, width, height, sx, sy = self._visible_box()
         clip = {"x": left + sx, "y": top + sy, "width": width, "height": height, "scale": 1}
         return self._tab.take_screenshot(path, format=format, quality=quality, _clip=clip)

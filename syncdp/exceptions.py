@@ -29,6 +29,7 @@ __all__ = [
     "NavigationError",
     "JavaScriptError",
     "ElementNotFoundError",
+    "StaleElementError",
     "DialogOpenError",
 ]
 
@@ -249,11 +250,32 @@ class ElementNotFoundError(SyncdpError, LookupError):
         timeout: how long it was waited for.
     """
 
-    def __init__(self, selector: str, timeout: float = 0.0) -> None:
+    def __init__(self, selector: str, timeout: float = 0.0, message: Optional[str] = None) -> None:
         self.selector = selector
         self.timeout = timeout
-        extra = " within %ss" % format_seconds(timeout) if timeout else ""
-        super().__init__("no element matches %r%s" % (selector, extra))
+        if message is None:
+            extra = " within %ss" % format_seconds(timeout) if timeout else ""
+            message = "no element matches %r%s" % (selector, extra)
+        super().__init__(message)
+
+
+class StaleElementError(ElementNotFoundError):
+    """The element is gone: its page navigated or reloaded, or it left the document.
+
+    An :class:`ElementNotFoundError` (a ``LookupError``): query it again.
+
+    Attributes:
+        selector: the element's description (e.g. ``button#go``).
+        reason: Chromium's words, e.g. ``Cannot find context with specified id``.
+    """
+
+    def __init__(self, element: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            element,
+            message="the element %s is stale (%s): the page navigated or reloaded, or the node "
+            "left the document; query it again" % (element, reason),
+        )
 
 
 class DialogOpenError(SyncdpError):

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import os
+from typing import Optional, Union
+
+from syncdp.exceptions import InvalidCommand
 
 __all__ = ["Screenshot", "Pdf"]
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def check_path(path: object, name: str = "path") -> PathArg:
+    """Return ``path`` if it names a file (``str`` or ``os.PathLike``).
+
+    ``open()`` also takes an int as a file descriptor (``True`` is 1: stdout); a path argument
+    never means that here.
+
+    Raises:
+        InvalidCommand: ``path`` is anything else (an int, a bool, bytes, ``None``...).
+    """
+    if isinstance(path, (str, os.PathLike)):
+        return path
+    raise InvalidCommand(
+        "%s must be a str or os.PathLike file path, got %s %r" % (name, type(path).__name__, path)
+    )
 
 
 class Screenshot(bytes):
@@ -33,9 +54,13 @@ class Screenshot(bytes):
     def __repr__(self) -> str:
         return "<Screenshot %s, %d bytes>" % (self.format, len(self))
 
-    def save(self, path: str) -> str:
-        """Write the image to ``path``; returns the path."""
-        with open(path, "wb") as fh:
+    def save(self, path: PathArg) -> PathArg:
+        """Write the image to ``path``; returns the path.
+
+        Raises:
+            InvalidCommand: ``path`` is not a ``str`` or ``os.PathLike``.
+        """
+        with open(check_path(path), "wb") as fh:
             fh.write(self)
         return path
 
@@ -46,8 +71,12 @@ class Pdf(bytes):
     def __repr__(self) -> str:
         return "<Pdf %d bytes>" % len(self)
 
-    def save(self, path: str) -> str:
-        """Write the document to ``path``; returns the path."""
-        with open(path, "wb") as fh:
+    def save(self, path: PathArg) -> PathArg:
+        """Write the document to ``path``; returns the path.
+
+        Raises:
+            InvalidCommand: ``path`` is not a ``str`` or ``os.PathLike``.
+        """
+        with open(check_path(path), "wb") as fh:
             fh.write(self)
         return path

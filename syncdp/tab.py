@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+import math
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+    cast,
+)
 
 from syncdp.connection import ConnectionHandler, EventExpectation, Session
 from syncdp.connection.endpoint import _Endpoint
@@ -17,9 +30,11 @@ from syncdp.connection.events import Predicate
 from syncdp.element import Element
 from syncdp.exceptions import (
     CommandError,
+    CommandTimeoutError,
     ConnectFailedError,
     DialogOpenError,
     ElementNotFoundError,
+    EventTimeoutError,
     InvalidCommand,
     JavaScriptError,
     NavigationError,
@@ -27,7 +42,7 @@ from syncdp.exceptions import (
     TargetClosedError,
     TargetCrashedError,
 )
-from syncdp.screenshot import Pdf, Screenshot
+from syncdp.screenshot import PathArg, Pdf, Screenshot, check_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.browser import Browser
@@ -51,9 +66,32 @@ _BLOCKED_BY_DIALOG = (
     "DOM.scrollIntoViewIfNeeded",
 )
 
+# Commands a beforeunload dialog holds until it is answered (the navigation waits for it).
+_BLOCKED_BY_BEFOREUNLOAD = ("Page.navigate", "Page.reload")
+
+# What a crashed tab can still do: navigate or reload (which starts a new renderer), close.
+# Anything else would wait for a renderer that is gone until its timeout.
+_SURVIVE_CRASH = ("Page.reload", "Page.navigate", "Page.close")
+
 _WAIT_UNTIL = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "networkIdle"}
 
 _RETURN_STATEMENT = re.compile(r"^\s*return\b")
+
+# Scripts that start with a declaration run as statements: as an expression, "function f() {}"
+# would be a function expression and f would not be defined.
+_DECLARATION = re.compile(r"^\s*(?:async\s+function\b|function\b|class\b)")
+
+# An absolute URL starts with a scheme (RFC 3986): "https:", "data:", "about:", "file:"...
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+_UNSERIALIZABLE = {
+    "NaN": math.nan,
+    "Infinity": math.inf,
+    "-Infinity": -math.inf,
+    "-0": -0.0,
+}
+
+_VALUE_OF_THIS = "function() { return this; }"
 
 _QUERY_FN = """function(selector, isXPath, timeoutMs, all) {
   const root = this && this.nodeType ? this : document;
@@ -88,12 +126,99 @@ def _is_xpath(selector: str) -> bool:
     return selector.startswith(("/", "./", "(", "../"))
 
 
+def _check_timeout(
+    timeout: Any, name: str = "timeout", *, allow_none: bool = True, allow_zero: bool = False
+) -> Optional[float]:
+    """``timeout`` as a float, or ``None`` (no limit) when allowed.
+
+    Raises:
+        InvalidCommand: not a finite number (bools and strings included), negative, zero
+            where zero is not allowed, or ``None`` where a limit is required.
+    """
+    if timeout is None and allow_none:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+        or (timeout == 0 and not allow_zero)
+    ):
+        expected = "a non-negative" if allow_zero else "a positive"
+        raise InvalidCommand(
+            "%s must be %s number of seconds%s, got %r"
+            % (name, expected, " or None" if allow_none else "", timeout)
+        )
+    return float(timeout)
+
+
+def _check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidCommand("%s must be a non-empty string, got %r" % (what, value))
+    return value
+
+
+def _unserializable(text: str) -> Any:
+    """A Python value for CDP's ``unserializableValue`` (``NaN``, ``-0``, ``123n``...)."""
+    if text in _UNSERIALIZABLE:
+        return _UNSERIALIZABLE[text]
+    if text.endswith("n"):
+        try:
+            return int(text[:-1])  # a BigInt
+        except ValueError:
+            pass
+    logger.debug("unknown unserializable value %r", text)
+    return text
+
+
+def _remote_value(remote: Dict[str, Any]) -> Any:
+    """The Python value of a ``RemoteObject`` sent by value."""
+    if "unserializableValue" in remote:
+        return _unserializable(str(remote["unserializableValue"]))
+    return remote.get("value")
+
+
+def _preview_text(preview: Dict[str, Any]) -> str:
+    """``{code: 5, name: "x"}`` / ``[1, 2]`` from an ``ObjectPreview``."""
+    items = []
+    is_array = preview.get("subtype") == "array"
+    for prop in preview.get("properties") or []:
+        value = str(prop.get("value", ""))
+        if prop.get("type") == "string":
+            value = json.dumps(value)
+        items.append(value if is_array else "%s: %s" % (prop.get("name"), value))
+    if preview.get("overflow"):
+        items.append("…")
+    return ("[%s]" if is_array else "{%s}") % ", ".join(items)
+
+
+def _thrown_text(exception: Dict[str, Any]) -> str:
+    """What a script threw, for a non-Error value: ``"plain"``, ``5``, ``{code: 5}``..."""
+    kind = exception.get("type")
+    if "unserializableValue" in exception:
+        return str(exception["unserializableValue"])
+    if "value" in exception:
+        return json.dumps(exception["value"])
+    if kind == "undefined":
+        return "undefined"
+    preview = exception.get("preview")
+    if isinstance(preview, dict) and preview.get("properties") is not None:
+        return _preview_text(preview)
+    return str(exception.get("description") or "")
+
+
 def _js_exception(details: Dict[str, Any]) -> JavaScriptError:
     exception = details.get("exception") or {}
-    description = exception.get("description") or ""
-    message = description.split("\n", 1)[0] if description else details.get("text", "")
-    if not message and "value" in exception:
-        message = "Uncaught %s" % json.dumps(exception.get("value"))
+    description = str(exception.get("description") or "")
+    text = str(details.get("text") or "Uncaught")
+    if exception.get("subtype") == "error" and description:
+        message = description.split("\n", 1)[0]  # "TypeError: ...", the thrown Error
+    elif exception:
+        # throw 'plain', Promise.reject(5), throw {code: 5}: the value is the message.
+        thrown = _thrown_text(exception)
+        message = "%s %s" % (text, thrown) if thrown else text
+    else:
+        message = text
     stack = description if "\n" in description else ""
     if not stack:
         frames = (details.get("stackTrace") or {}).get("callFrames") or []
@@ -160,11 +285,20 @@ class Tab:
         self._dialog_callback: Optional[int] = None
         self._main_frame: Optional[str] = None
         self._cdp: Optional["CDP"] = None
+        # Lifecycle waiters of go_to()/refresh() in progress, with what they wait for: a
+        # dialog opening (no policy) wakes them with DialogOpenError. Guarded by _nav_lock
+        # (the reader thread reads it).
+        self._nav_lock = threading.Lock()
+        self._nav_waiters: List[Tuple[EventExpectation, str]] = []
         # One protocol load per browser serves every tab (syncdp.protocol).
         self.connection._protocol_provider = browser._get_protocol
         self.connection.add_reader_hook("Page.javascriptDialogOpening", self._on_dialog_opening)
         self.connection.add_reader_hook("Inspector.detached", self._on_detached)
         self.connection.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
+        self.connection.add_reader_hook(
+            "Inspector.targetReloadedAfterCrash", self._on_reloaded_after_crash
+        )
+        self.connection.add_reader_hook("Page.frameNavigated", self._on_frame_navigated)
         self.set_dialog_policy(dialog_policy)
 
     # -- reader hooks: run on the reader thread, never block --------------------------------
@@ -174,10 +308,19 @@ class Tab:
             return  # the policy callback answers it; blocked commands then complete
         params = event.get("params") or {}
         kind, message = str(params.get("type", "")), str(params.get("message", ""))
+        blocked: Tuple[str, ...] = _BLOCKED_BY_DIALOG
+        if kind == "beforeunload":
+            blocked += _BLOCKED_BY_BEFOREUNLOAD  # the navigation waits for the answer
         self.connection.fail_pending(
             lambda method: DialogOpenError(kind, message, method),
-            lambda method: method.startswith(_BLOCKED_BY_DIALOG),
+            lambda method: method.startswith(blocked),
         )
+        # A load never completes while a dialog is open: go_to()/refresh() must not wait
+        # for it until their timeout either. The waiting thread raises this error.
+        with self._nav_lock:
+            waiters = list(self._nav_waiters)
+        for expectation, action in waiters:
+            expectation.fail(DialogOpenError(kind, message, action))
 
     def _on_detached(self, event: Dict[str, Any]) -> None:
         reason = str((event.get("params") or {}).get("reason", "detached"))
@@ -192,6 +335,14 @@ class Tab:
         self.connection.fail_pending(
             lambda method: TargetCrashedError(method, "the tab's renderer process crashed")
         )
+
+    def _on_reloaded_after_crash(self, event: Dict[str, Any]) -> None:
+        self._crashed = False  # a navigation or reload started a new renderer
+
+    def _on_frame_navigated(self, event: Dict[str, Any]) -> None:
+        frame = (event.get("params") or {}).get("frame") or {}
+        if not frame.get("parentId"):
+            self._crashed = False  # the main frame shows a new document
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -271,6 +422,15 @@ class Tab:
         if self.closed:
             raise TargetClosedError(method, "the tab %s is closed" % self.target_id)
 
+    def _check_not_crashed(self, method: str) -> None:
+        # A crashed renderer answers nothing: fail at once instead of at the timeout.
+        if self._crashed and not (method in _SURVIVE_CRASH or method.startswith("Target.")):
+            raise TargetCrashedError(
+                method,
+                "the tab's renderer process crashed (not sent); refresh() or go_to() "
+                "to recover",
+            )
+
     def _prepare(self) -> None:
         """Enable what the tab relies on, once per websocket (again after a reconnect)."""
         conn = self.connection
@@ -301,13 +461,24 @@ class Tab:
     ) -> Dict[str, Any]:
         """Send a CDP command to this tab and return its result.
 
+        Args:
+            method: e.g. ``"Page.navigate"``.
+            params: the command's parameters.
+            timeout: seconds to wait for the answer (a positive number), ``None`` for no limit.
+
         Raises:
+            InvalidCommand: ``method`` is not a non-empty string or ``timeout`` is invalid.
             TargetClosedError: the tab is closed.
+            TargetCrashedError: the tab's renderer crashed (at once, except for
+                ``Page.reload``, ``Page.navigate``, ``Page.close`` and ``Target.*``).
             DialogOpenError: a JavaScript dialog blocks the page (for commands it blocks).
             CommandError, CommandTimeoutError, ConnectionClosedError: as
                 :meth:`ConnectionHandler.send`.
         """
+        _check_name(method, "method")
+        timeout = _check_timeout(timeout)
         self._check_open(method)
+        self._check_not_crashed(method)
         try:
             self._prepare()
             if method.startswith(_BLOCKED_BY_DIALOG) and self._dialog_policy is None:
@@ -329,8 +500,17 @@ class Tab:
     def execute_command(
         self, command: Dict[str, Any], timeout: Optional[float] = 10
     ) -> Dict[str, Any]:
-        """Send a raw command on the tab's connection (the seed's API; returns the full response)."""
-        self._check_open(str(command.get("method") if isinstance(command, dict) else command))
+        """Send a raw command on the tab's connection (the seed's API; returns the full response).
+
+        Raises:
+            InvalidCommand: a malformed command or timeout.
+            TargetClosedError, TargetCrashedError: as :meth:`send`.
+        """
+        timeout = _check_timeout(timeout)
+        method = command.get("method") if isinstance(command, dict) else None
+        self._check_open(str(method if method is not None else command))
+        if isinstance(method, str):
+            self._check_not_crashed(method)
         self._prepare()
         return self.connection.execute_command(command, timeout)
 
@@ -364,27 +544,40 @@ class Tab:
 
     # -- navigation -------------------------------------------------------------------------
 
-    def go_to(self, url: str, timeout: float = 30, *, wait_until: str = "load") -> None:
+    def go_to(
+        self, url: str, timeout: Optional[float] = 30, *, wait_until: str = "load"
+    ) -> None:
         """Navigate to ``url`` and wait for its load event (race-free: matched by loader id).
 
         Args:
-            url: where to go.
-            timeout: seconds for the whole navigation.
+            url: where to go: an absolute URL with its scheme (``https://...``, ``data:...``).
+            timeout: seconds for the whole navigation (``None``: no limit).
             wait_until: ``"load"``, ``"domcontentloaded"`` or ``"networkidle"``.
 
         Raises:
+            InvalidCommand: ``url`` is not an absolute URL, or a bad ``timeout``/``wait_until``.
             NavigationError: Chromium could not navigate (``error_text`` e.g.
                 ``net::ERR_CONNECTION_REFUSED``).
-            EventTimeoutError: the page did not reach ``wait_until`` in time.
+            DialogOpenError: a JavaScript dialog opened before the page got there (no dialog
+                policy): it blocks the load until :meth:`handle_dialog` answers it.
+            EventTimeoutError, CommandTimeoutError: the page did not reach ``wait_until`` in
+                time. The navigation is stopped first (``Page.stopLoading``), as on Ctrl-C,
+                so the tab is usable at once.
         """
         if not isinstance(url, str) or not url:
             raise InvalidCommand("url must be a non-empty string, got %r" % (url,))
+        if not _URL_SCHEME.match(url):
+            raise InvalidCommand(
+                "url must be an absolute URL with a scheme, like 'https://%s', got %r"
+                % (url.lstrip("/"), url)
+            )
         lifecycle = _WAIT_UNTIL.get(wait_until)
         if lifecycle is None:
             raise InvalidCommand(
                 "wait_until must be one of %s, got %r" % (sorted(_WAIT_UNTIL), wait_until)
             )
-        deadline = time.monotonic() + timeout
+        limit = _check_timeout(timeout)
+        deadline = None if limit is None else time.monotonic() + limit
         self._check_open("Page.navigate")
         self._prepare()
         loader: Dict[str, str] = {}
@@ -393,22 +586,37 @@ class Tab:
             p = event.get("params") or {}
             return p.get("name") == lifecycle and p.get("loaderId") == loader.get("id")
 
-        with self.connection.expect_event("Page.lifecycleEvent", reached, timeout) as expectation:
-            result = self.send("Page.navigate", {"url": url}, timeout=timeout)
-            if result.get("isDownload"):
-                expectation.cancel()  # a download, not a page: nothing will load
-                return
-            if result.get("errorText"):
-                raise NavigationError(url, str(result["errorText"]))
-            if not result.get("loaderId"):
-                expectation.cancel()  # same-document navigation: no new load
-                return
-            loader["id"] = str(result["loaderId"])
-            self._main_frame = str(result.get("frameId") or self._main_frame)
-            expectation.timeout = max(0.001, deadline - time.monotonic())
+        action = "go_to(%r) waiting for %r" % (url, wait_until)
+        with self._stopped_if_unfinished():
+            with self._lifecycle_wait(reached, limit, action) as expectation:
+                try:
+                    result = self.send("Page.navigate", {"url": url}, timeout=limit)
+                except CommandError as exc:
+                    if "invalid url" in exc.message.lower():
+                        raise NavigationError(url, exc.message) from exc
+                    raise
+                if result.get("isDownload"):
+                    expectation.cancel()  # a download, not a page: nothing will load
+                    return
+                if result.get("errorText"):
+                    raise NavigationError(url, str(result["errorText"]))
+                if not result.get("loaderId"):
+                    expectation.cancel()  # same-document navigation: no new load
+                    return
+                loader["id"] = str(result["loaderId"])
+                self._main_frame = str(result.get("frameId") or self._main_frame)
+                if deadline is not None:
+                    expectation.timeout = max(0.001, deadline - time.monotonic())
 
-    def refresh(self, timeout: float = 30, *, ignore_cache: bool = False) -> None:
-        """Reload the page and wait for its load event."""
+    def refresh(self, timeout: Optional[float] = 30, *, ignore_cache: bool = False) -> None:
+        """Reload the page and wait for its load event (also recovers a crashed tab).
+
+        Raises:
+            DialogOpenError, EventTimeoutError, CommandTimeoutError: as :meth:`go_to`
+                (a reload that times out or is interrupted is stopped too).
+        """
+        limit = _check_timeout(timeout)
+        self._check_open("Page.reload")
         self._prepare()
         main = self._main_frame_id()
         state: Dict[str, str] = {}
@@ -422,11 +630,50 @@ class Tab:
                 return False
             return p.get("name") == "load" and p.get("loaderId") == state.get("loader")
 
-        with self.connection.expect_event("Page.lifecycleEvent", reached, timeout):
-            self.send("Page.reload", {"ignoreCache": ignore_cache}, timeout=timeout)
+        with self._stopped_if_unfinished():
+            with self._lifecycle_wait(reached, limit, "refresh() waiting for 'load'"):
+                self.send("Page.reload", {"ignoreCache": bool(ignore_cache)}, timeout=limit)
+
+    @contextlib.contextmanager
+    def _lifecycle_wait(
+        self, predicate: Predicate, timeout: Optional[float], action: str
+    ) -> Iterator[EventExpectation]:
+        """``expect_event("Page.lifecycleEvent", ...)`` that a dialog opening interrupts."""
+        expectation = self.connection.expect_event("Page.lifecycleEvent", predicate, timeout)
+        entry = (expectation, action)  # the dialog hook fails it (see _on_dialog_opening)
+        with self._nav_lock:
+            self._nav_waiters.append(entry)
+        try:
+            with expectation:
+                yield expectation
+        finally:
+            with self._nav_lock:
+                self._nav_waiters.remove(entry)
+
+    @contextlib.contextmanager
+    def _stopped_if_unfinished(self) -> Iterator[None]:
+        """Stop the page loading when the block times out or is interrupted (Ctrl-C)."""
+        try:
+            yield
+        except (CommandTimeoutError, EventTimeoutError, KeyboardInterrupt):
+            self._stop_loading()
+            raise
+
+    def _stop_loading(self) -> None:
+        # Best effort and quick: the caller is raising already. A navigation left running
+        # would hold back the tab's next commands until its server answers.
+        if self._closed or self._crashed:
+            return
+        try:
+            self.connection.send("Page.stopLoading", timeout=2)
+        except (SyncdpError, OSError) as exc:
+            logger.debug("stopping the unfinished navigation of %s: %s", self.target_id, exc)
 
     def _main_frame_id(self) -> str:
         if self._main_frame is None:
+            if self._crashed:
+                # No renderer to ask; a page target's main frame id is its target id.
+                return self.target_id
             tree = self.send("Page.getFrameTree")
             self._main_frame = str(tree["frameTree"]["frame"]["id"])
         return self._main_frame
@@ -453,19 +700,39 @@ class Tab:
     ) -> Any:
         """Run JavaScript in the page and return its JSON value.
 
-        Accepts an expression (``"document.title"``) or a function body with ``return``
-        statements (``"return document.title"``, the seed's style). Promises are awaited.
+        Accepts an expression (``"document.title"``), statements whose last value is the
+        result (``"const n = 6; n * 7"``; ``let``/``const`` may be declared again by a later
+        call, like in the DevTools console, and ``await`` works at the top level), or a
+        function body with ``return`` statements (``"return document.title"``, the seed's
+        style). Promises are awaited. ``NaN``, ``Infinity``, ``-0`` and BigInt results come
+        back as ``float``/``int``.
 
         Raises:
-            JavaScriptError: the script threw (message and stack kept).
+            JavaScriptError: the script threw (message and stack kept; a thrown non-Error
+                value, e.g. ``throw 'x'``, is in the message).
             DialogOpenError: a dialog blocks the page.
+            InvalidCommand: ``script`` is not a str, or a bad ``timeout``.
         """
         if not isinstance(script, str):
             raise InvalidCommand("script must be a str, got %s" % type(script).__name__)
+        timeout = _check_timeout(timeout)
+        await_promise = bool(await_promise)
         if _RETURN_STATEMENT.match(script):
             return self._evaluate(self._as_function(script, await_promise), await_promise, timeout)
+        if not _DECLARATION.match(script):
+            # The common case, one round trip: an expression, in parentheses so that it can
+            # declare nothing in the page's global scope.
+            try:
+                return self._evaluate("(%s\n)" % script, await_promise, timeout)
+            except JavaScriptError as exc:
+                if not exc.message.startswith("SyntaxError") or not self._fails_to_compile(
+                    "(%s\n)" % script
+                ):
+                    raise  # thrown while running (e.g. JSON.parse): never run it twice
+        # Statements: REPL mode, as in the DevTools console (top-level await, let/const
+        # declared again without "already declared" errors).
         try:
-            return self._evaluate(script, await_promise, timeout)
+            return self._evaluate_statements(script, await_promise, timeout)
         except JavaScriptError as exc:
             # "return ..." deeper in the script: it is a function body after all (a
             # SyntaxError means nothing ran, so running it again is safe).
@@ -474,6 +741,19 @@ class Tab:
                     self._as_function(script, await_promise), await_promise, timeout
                 )
             raise
+
+    def _fails_to_compile(self, expression: str) -> bool:
+        """Whether ``expression`` has a syntax error: compiled in the page, never run.
+
+        (``Runtime.compileScript`` would need ``Runtime.enable`` and its flood of events;
+        ``new Function`` is allowed in ``Runtime.evaluate`` even under a strict CSP.)
+        """
+        check = (
+            "(() => { try { new Function(%s); return false; }"
+            " catch (e) { return e instanceof SyntaxError; } })()"
+            % json.dumps("return " + expression)
+        )
+        return bool(self._evaluate(check, False, 10))
 
     @staticmethod
     def _as_function(body: str, await_promise: bool) -> str:
@@ -492,7 +772,64 @@ class Tab:
         )
         if "exceptionDetails" in result:
             raise _js_exception(result["exceptionDetails"])
-        return result.get("result", {}).get("value")
+        return _remote_value(result.get("result", {}))
+
+    def _evaluate_statements(
+        self, script: str, await_promise: bool, timeout: Optional[float]
+    ) -> Any:
+        """Run ``script`` in REPL mode and return the JSON value of its completion value.
+
+        REPL mode awaits top-level ``await`` but not a promise the script ends with, and
+        sends such a promise by value as ``{}``: the result comes back as a remote object,
+        then is awaited or read by value.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> Optional[float]:
+            return None if deadline is None else max(0.001, deadline - time.monotonic())
+
+        result = self.send(
+            "Runtime.evaluate",
+            {
+                "expression": script,
+                "replMode": True,
+                "returnByValue": False,
+                "awaitPromise": await_promise,
+                "userGesture": True,
+            },
+            timeout=timeout,
+        )
+        if "exceptionDetails" in result:
+            raise _js_exception(result["exceptionDetails"])
+        remote = result.get("result", {})
+        object_id = remote.get("objectId")
+        if object_id is None:
+            return _remote_value(remote)  # a primitive: sent by value anyway
+        try:
+            if remote.get("subtype") == "promise" and await_promise:
+                awaited = self.send(
+                    "Runtime.awaitPromise",
+                    {"promiseObjectId": object_id, "returnByValue": True},
+                    timeout=left(),
+                )
+                if "exceptionDetails" in awaited:
+                    raise _js_exception(awaited["exceptionDetails"])
+                return _remote_value(awaited.get("result", {}))
+            return self._call_function_on(
+                str(object_id), _VALUE_OF_THIS, [], await_promise=False, timeout=left()
+            )
+        finally:
+            self._release_quietly(str(object_id))
+
+    def _release_quietly(self, object_id: str) -> None:
+        # Not waited for: the answer tells nothing, and a remote object left behind only
+        # lives until the page goes away.
+        try:
+            self.connection.submit(
+                {"method": "Runtime.releaseObject", "params": {"objectId": object_id}}
+            )
+        except (SyncdpError, OSError) as exc:
+            logger.debug("releasing %s: %s", object_id, exc)
 
     def _call_function_on(
         self,
@@ -519,7 +856,7 @@ class Tab:
         if "exceptionDetails" in result:
             raise _js_exception(result["exceptionDetails"])
         remote = result.get("result", {})
-        return remote.get("value") if by_value else remote
+        return _remote_value(remote) if by_value else remote
 
     # -- elements ---------------------------------------------------------------------------
 
@@ -538,21 +875,25 @@ class Tab:
 
         Raises:
             ElementNotFoundError: nothing matched within ``timeout``.
+            InvalidCommand: a bad selector, or ``timeout`` not a number >= 0.
         """
         if not isinstance(selector, str) or not selector:
             raise InvalidCommand("selector must be a non-empty string, got %r" % (selector,))
+        wait = cast(float, _check_timeout(timeout, allow_none=False, allow_zero=True))
         root = _within.object_id if _within is not None else self._document_id()
         try:
             remote = self._call_function_on(
                 root,
                 _QUERY_FN,
-                [selector, _is_xpath(selector), int(timeout * 1000), False],
+                [selector, _is_xpath(selector), int(wait * 1000), False],
                 by_value=False,
+                # the page waits up to `wait` itself; the answer may take that long
+                timeout=wait + 30,
             )
         except JavaScriptError as exc:
             raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
         if remote.get("subtype") == "null" or "objectId" not in remote:
-            raise ElementNotFoundError(selector, timeout)
+            raise ElementNotFoundError(selector, wait)
         return Element(self, str(remote["objectId"]), str(remote.get("description", "")))
 
     def query_all(self, selector: str, *, _within: Optional[Element] = None) -> List[Element]:
@@ -581,7 +922,7 @@ class Tab:
 
     def take_screenshot(
         self,
-        path: Optional[str] = None,
+        path: Optional[PathArg] = None,
         *,
         format: str = "png",  # noqa: A002 - the CDP option's name
         quality: Optional[int] = None,
@@ -598,7 +939,12 @@ class Tab:
 
         Returns:
             :class:`Screenshot` (``bytes``, shown inline in Jupyter).
+
+        Raises:
+            InvalidCommand: a bad option, or ``path`` not a ``str``/``os.PathLike``.
         """
+        if path is not None:
+            check_path(path)
         if format not in ("png", "jpeg", "webp"):
             raise InvalidCommand("format must be 'png', 'jpeg' or 'webp', got %r" % (format,))
         params: Dict[str, Any] = {"format": format}
@@ -631,16 +977,23 @@ class Tab:
 
     def print_to_pdf(
         self,
-        path: Optional[str] = None,
+        path: Optional[PathArg] = None,
         *,
         landscape: bool = False,
         print_background: bool = True,
         scale: float = 1.0,
-        timeout: float = 60,
+        timeout: Optional[float] = 60,
         **options: Any,
     ) -> Pdf:
         """Render the page as PDF bytes (``Page.printToPDF``; more CDP options as keywords,
-        e.g. ``paperWidth=8.27``)."""
+        e.g. ``paperWidth=8.27``).
+
+        Raises:
+            InvalidCommand: ``path`` not a ``str``/``os.PathLike``, or a bad ``timeout``.
+        """
+        if path is not None:
+            check_path(path)
+        timeout = _check_timeout(timeout)
         params: Dict[str, Any] = {
             "landscape": landscape,
             "printBackground": print_background,
@@ -670,9 +1023,15 @@ class Tab:
 
         Returns:
             The callback id, for :meth:`remove_callback`.
+
+        Raises:
+            InvalidCommand: ``event_name`` is not a non-empty string.
+            TargetClosedError: the tab is closed (its events will never come).
         """
+        _check_name(event_name, "event_name")
         if not callable(callback):
             raise TypeError("callback must be callable, got %r" % (callback,))
+        self._check_open("Tab.on(%r)" % event_name)
         self._load_protocol_quietly()
         if background:
             pool = self._background_pool()
@@ -694,17 +1053,39 @@ class Tab:
         return self.connection.remove_callback(callback_id)
 
     def expect_event(
-        self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10
+        self,
+        event_name: str,
+        predicate: Optional[Predicate] = None,
+        timeout: Optional[float] = 10,
     ) -> EventExpectation:
         """Race-free wait for an event triggered inside the ``with`` block (see
-        :meth:`ConnectionHandler.expect_event`)."""
+        :meth:`ConnectionHandler.expect_event`).
+
+        Raises:
+            InvalidCommand: a bad ``event_name`` or ``timeout`` (``None``: no limit).
+            TargetClosedError: the tab is closed.
+        """
+        _check_name(event_name, "event_name")
+        timeout = _check_timeout(timeout)
+        self._check_open("Tab.expect_event(%r)" % event_name)
         self._prepare()
         return self.connection.expect_event(event_name, predicate, timeout)
 
     def wait_for_event(
-        self, event_name: str, predicate: Optional[Predicate] = None, timeout: float = 10
+        self,
+        event_name: str,
+        predicate: Optional[Predicate] = None,
+        timeout: Optional[float] = 10,
     ) -> Dict[str, Any]:
-        """Block for the next ``event_name`` event of this tab."""
+        """Block for the next ``event_name`` event of this tab.
+
+        Raises:
+            InvalidCommand, TargetClosedError: as :meth:`expect_event`.
+            EventTimeoutError: nothing matched within ``timeout``.
+        """
+        _check_name(event_name, "event_name")
+        timeout = _check_timeout(timeout)
+        self._check_open("Tab.wait_for_event(%r)" % event_name)
         self._prepare()
         return self.connection.wait_for_event(event_name, predicate, timeout)
 
@@ -756,13 +1137,21 @@ class Tab:
         """Accept or dismiss the open dialog (typing ``prompt_text`` into a prompt).
 
         Raises:
+            InvalidCommand: ``accept`` is not a bool, ``prompt_text`` not a str or None, or
+                a bad ``timeout``.
             SyncdpError: no dialog is open.
         """
+        if not isinstance(accept, bool):
+            # bool("no") is True: a truthy string must not accept a dialog by accident.
+            raise InvalidCommand("accept must be True or False, got %r" % (accept,))
+        if prompt_text is not None and not isinstance(prompt_text, str):
+            raise InvalidCommand("prompt_text must be a str or None, got %r" % (prompt_text,))
+        timeout = cast(float, _check_timeout(timeout, allow_none=False))
         if not self.connection.dialog:
             raise SyncdpError("no JavaScript dialog is open")
-        params: Dict[str, Any] = {"accept": bool(accept)}
+        params: Dict[str, Any] = {"accept": accept}
         if prompt_text is not None:
-            params["promptText"] = str(prompt_text)
+            params["promptText"] = prompt_text
         with self.connection.expect_event("Page.javascriptDialogClosed", timeout=timeout):
             self.send("Page.handleJavaScriptDialog", params, timeout=timeout)
 
@@ -780,10 +1169,13 @@ class Tab:
             accept = policy == "accept"
 
             def answer(event: Dict[str, Any]) -> None:
+                params: Dict[str, Any] = {"accept": accept}
+                opening = event.get("params") or {}
+                if accept and opening.get("type") == "prompt":
+                    # Accepting a prompt like a user pressing OK: its default text.
+                    params["promptText"] = str(opening.get("defaultPrompt") or "")
                 try:
-                    self.connection.send(
-                        "Page.handleJavaScriptDialog", {"accept": accept}, timeout=10
-                    )
+                    self.connection.send("Page.handleJavaScriptDialog", params, timeout=10)
                 except SyncdpError as exc:
                     logger.warning("automatic dialog %s failed: %s", policy, exc)
 

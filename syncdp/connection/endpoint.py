@@ -154,6 +154,11 @@ class EventExpectation:
     def timeout(self, value: Optional[float]) -> None:
         self._timeout = _check_timeout(value)
 
+    def fail(self, error: BaseException) -> None:
+        """Make the thread in :meth:`wait` raise ``error`` now (any thread, even the reader):
+        for library code that learns the event can no longer come, e.g. a dialog opened."""
+        self._waiter.candidates.put(error)
+
     def cancel(self) -> None:
         """Stop waiting: ``__exit__`` then returns at once and ``value`` stays unset."""
         self._done = True
