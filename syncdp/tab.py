@@ -1196,6 +1196,10 @@ class Tab:
             conn = self.connection
             if isinstance(conn, ConnectionHandler):
                 conn._expect_close()  # the browser drops the page's socket: not a loss
+                # What waits on the page's own socket fails as it does with a session.
+                reason = "the tab was closed by close()"
+                conn.fail_pending(lambda method: TargetClosedError(method, reason))
+                conn.fail_waiters(lambda event: TargetClosedError("waiting for " + event, reason))
             try:
                 self._browser.connection.send(
                     "Target.closeTarget", {"targetId": self.target_id}, timeout=10

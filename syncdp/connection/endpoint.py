@@ -399,6 +399,10 @@ class _Endpoint:
             predicate or _any_method, make_error, self._session_id
         )
 
+    def fail_waiters(self, make_error: Callable[[str], BaseException]) -> None:
+        """Make every thread waiting for an event here raise ``make_error(event_name)`` now."""
+        self._events_handler.fail_waiters(make_error)
+
     # -- commands ----------------------------------------------------------------------------
 
     def _wait(

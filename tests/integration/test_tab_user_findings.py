@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 from pages import needs_chromium, png_size, wait_until
@@ -479,6 +479,30 @@ def test_on_a_closed_tab_raises(browser: Chrome) -> None:
     tab.close()
     with pytest.raises(TargetClosedError):
         tab.on("Page.loadEventFired", lambda event: None)
+
+
+def test_closing_a_tab_fails_its_waiters_with_target_closed_on_both_transports(
+    browser: Chrome,
+) -> None:
+    tab = browser.new_tab()
+    tab.execute_script("1")
+    errors: List[BaseException] = []
+
+    def wait() -> None:
+        try:
+            tab.wait_for_event("Page.loadEventFired", timeout=20)
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.2)  # the waiter is waiting
+    start = time.monotonic()
+    tab.close()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert time.monotonic() - start < 6
+    assert len(errors) == 1 and isinstance(errors[0], TargetClosedError), errors
 
 
 def test_handle_dialog_wants_a_real_bool(tab: Tab, server: LocalServer) -> None:
