@@ -725,10 +725,10 @@ class Tab:
             try:
                 return self._evaluate("(%s\n)" % script, await_promise, timeout)
             except JavaScriptError as exc:
-                if not exc.message.startswith("SyntaxError") or not self._fails_to_compile(
-                    "(%s\n)" % script
-                ):
-                    raise  # thrown while running (e.g. JSON.parse): never run it twice
+                # Not an expression: a SyntaxError with no stack frame, so nothing ran. One
+                # thrown while running (e.g. by JSON.parse) has frames: never run it twice.
+                if not exc.message.startswith("SyntaxError") or exc.stack:
+                    raise
         # Statements: REPL mode, as in the DevTools console (top-level await, let/const
         # declared again without "already declared" errors).
         try:
@@ -741,19 +741,6 @@ class Tab:
                     self._as_function(script, await_promise), await_promise, timeout
                 )
             raise
-
-    def _fails_to_compile(self, expression: str) -> bool:
-        """Whether ``expression`` has a syntax error: compiled in the page, never run.
-
-        (``Runtime.compileScript`` would need ``Runtime.enable`` and its flood of events;
-        ``new Function`` is allowed in ``Runtime.evaluate`` even under a strict CSP.)
-        """
-        check = (
-            "(() => { try { new Function(%s); return false; }"
-            " catch (e) { return e instanceof SyntaxError; } })()"
-            % json.dumps("return " + expression)
-        )
-        return bool(self._evaluate(check, False, 10))
 
     @staticmethod
     def _as_function(body: str, await_promise: bool) -> str:
