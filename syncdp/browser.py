@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import re
 import threading
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
+    Deque,
     Dict,
     List,
     Mapping,
@@ -20,10 +23,11 @@ from typing import (
     Union,
     cast,
 )
+from urllib.parse import urlsplit
 
 from syncdp.connection import ConnectionHandler
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
-from syncdp.tab import Tab
+from syncdp.tab import DIALOG_POLICIES, Tab
 from syncdp.transport import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +41,72 @@ DEFAULT_TRANSPORT = "sessions"
 """Chosen by bench/bench_tabs.py (see the README); ``SYNCDP_TRANSPORT`` overrides it."""
 
 logger = logging.getLogger(__name__)
+
+_ENDPOINT_SCHEMES = ("ws", "wss", "http", "https")
+# An HTTP header name is an RFC 9110 token.
+_HEADER_NAME = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+
+
+def _check_endpoint(endpoint: object) -> None:
+    """``InvalidCommand`` unless ``endpoint`` is a TCP port or a ws/wss/http/https URL."""
+    if isinstance(endpoint, int) and not isinstance(endpoint, bool):
+        if 0 < endpoint < 65536:
+            return
+        raise InvalidCommand("endpoint %r is not a TCP port (1-65535)" % (endpoint,))
+    if isinstance(endpoint, str) and (
+        (endpoint.isdigit() and 0 < int(endpoint) < 65536)
+        or (urlsplit(endpoint).scheme in _ENDPOINT_SCHEMES and "//" in endpoint)
+    ):
+        return
+    raise InvalidCommand(
+        "endpoint must be a DevTools port number or a ws://, wss://, http:// or https:// "
+        "URL, got %r" % (endpoint,)
+    )
+
+
+def _check_headers(headers: object) -> Optional[Dict[str, str]]:
+    """A copy of ``headers`` (``None`` when empty); ``InvalidCommand`` for anything but a
+    mapping of header names to ``str`` values, or for line breaks (header injection)."""
+    if headers is None:
+        return None
+    if not isinstance(headers, Mapping):
+        raise InvalidCommand(
+            "headers must be a dict of header names to values, such as "
+            "{'Authorization': 'Bearer ...'}, got %r" % (headers,)
+        )
+    checked: Dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise InvalidCommand("headers: %r is not a valid header name" % (name,))
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise InvalidCommand(
+                "headers[%r] must be a str without line breaks, got %r" % (name, value)
+            )
+        checked[name] = value
+    return checked or None
+
+
+def _check_options(
+    dialog_policy: object, connect_timeout: object, transport: Optional[str]
+) -> str:
+    """Check the options :class:`Browser` and :class:`Chrome` share; returns the transport."""
+    if dialog_policy not in DIALOG_POLICIES:
+        raise InvalidCommand(
+            "dialog_policy must be None, 'accept' or 'dismiss', got %r" % (dialog_policy,)
+        )
+    if (
+        isinstance(connect_timeout, bool)
+        or not isinstance(connect_timeout, (int, float))
+        or not connect_timeout > 0
+    ):
+        raise InvalidCommand(
+            "connect_timeout must be a positive number of seconds, got %r" % (connect_timeout,)
+        )
+    if transport is None:
+        transport = os.environ.get("SYNCDP_TRANSPORT") or DEFAULT_TRANSPORT
+    if transport not in TRANSPORTS:
+        raise InvalidCommand("transport must be one of %s, got %r" % (TRANSPORTS, transport))
+    return transport
 
 
 class Browser:
@@ -53,6 +123,10 @@ class Browser:
             overrides the default): every tab is a flattened CDP session on the
             browser's one websocket, served by one reader and one dispatcher thread;
             ``"sockets"``: the seed's model, each tab its own websocket and two threads.
+
+    Raises:
+        InvalidCommand: an argument has the wrong type or value (the message names it);
+            checked here, before anything connects.
     """
 
     def __init__(
@@ -64,19 +138,23 @@ class Browser:
         connect_timeout: float = 10.0,
         transport: Optional[str] = None,
     ) -> None:
-        if transport is None:
-            transport = os.environ.get("SYNCDP_TRANSPORT") or DEFAULT_TRANSPORT
-        if transport not in TRANSPORTS:
-            raise InvalidCommand("transport must be one of %s, got %r" % (TRANSPORTS, transport))
+        if endpoint is not None:
+            _check_endpoint(endpoint)
+        checked_headers = _check_headers(headers)
+        transport = _check_options(dialog_policy, connect_timeout, transport)
         self.transport = transport
+        # Set by stop(): from then on every method says so instead of reconnecting.
+        self._stopped = False
         # Set by Chrome from window_size: headless Chromium keeps part of the window for its
         # own UI (and an infobar when --no-sandbox), so tabs pin their viewport to this.
         self._viewport: Optional[Tuple[int, int]] = None
         self._endpoint: Union[int, str, None] = endpoint
-        self._headers = dict(headers) if headers else None
+        self._headers = checked_headers
         self._dialog_policy = dialog_policy
         self._connect_timeout = connect_timeout
         self._tabs: Dict[str, Tab] = {}
+        # Targets closed by Tab.close(): the browser may list one for a moment after it.
+        self._closed_targets: Deque[str] = collections.deque(maxlen=1024)
         self._tabs_lock = threading.Lock()
         self._connection: Optional[ConnectionHandler] = None
         self._protocol: Optional["Protocol"] = None
@@ -93,10 +171,24 @@ class Browser:
 
     @property
     def connection(self) -> ConnectionHandler:
-        """The browser-level connection (``page_id='browser'``)."""
-        if self._connection is None:
-            raise SyncdpError("the browser is not started: call start() first")
-        return self._connection
+        """The browser-level connection (``page_id='browser'``).
+
+        Raises:
+            SyncdpError: not started yet, or ended by :meth:`stop` (every method that talks
+                to the browser raises it then, instead of reconnecting).
+        """
+        connection = self._connection
+        if connection is None or self._stopped:
+            raise SyncdpError(self._unusable_reason())
+        return connection
+
+    def _unusable_reason(self) -> str:
+        if self._stopped:
+            return (
+                "the browser connection was closed by stop(): use connect() for a new one "
+                "(the browser itself keeps running)"
+            )
+        return "the browser is not started: call start() first"
 
     def __repr__(self) -> str:
         state = (
@@ -197,6 +289,8 @@ class Browser:
         with self._tabs_lock:
             if self._tabs.get(tab.target_id) is tab:
                 del self._tabs[tab.target_id]
+            if tab._closed:
+                self._closed_targets.append(tab.target_id)
 
     def new_tab(
         self, url: Optional[str] = None, *, browser_context_id: Optional[str] = None
@@ -218,7 +312,7 @@ class Browser:
         infos = self.send("Target.getTargets")["targetInfos"]
         tabs = []
         for info in infos:
-            if info.get("type") != "page":
+            if info.get("type") != "page" or info.get("targetId") in self._closed_targets:
                 continue
             try:
                 tabs.append(self._tab_for(str(info["targetId"])))
@@ -233,7 +327,7 @@ class Browser:
         """
         infos = self.send("Target.getTargets")["targetInfos"]
         for info in infos:
-            if info.get("type") != "page":
+            if info.get("type") != "page" or info.get("targetId") in self._closed_targets:
                 continue
             try:
                 return self._tab_for(str(info["targetId"]))
@@ -289,17 +383,23 @@ class Browser:
     def _close_connections(self) -> None:
         with self._tabs_lock:
             tabs = list(self._tabs.values())
-            self._tabs.clear()
-        for tab in tabs:
+        for tab in tabs:  # each leaves _tabs once released: a Ctrl-C leaves the rest listed
             try:
                 tab._release()
             except Exception:  # pragma: no cover - best effort
                 logger.debug("releasing %r failed", tab, exc_info=True)
+        with self._tabs_lock:
+            self._tabs.clear()
         if self._connection is not None:
             self._connection.close()
 
     def stop(self) -> None:
-        """Disconnect from the browser (it keeps running: it is not ours to stop)."""
+        """Disconnect from the browser (it keeps running: it is not ours to stop).
+
+        Final: afterwards every method raises :class:`SyncdpError` saying so, rather than
+        reconnecting; :func:`connect` again for a new connection. Idempotent.
+        """
+        self._stopped = True
         self._close_connections()
 
     def __enter__(self) -> "Browser":
@@ -328,8 +428,10 @@ def connect(
     on the result only disconnects.
 
     Raises:
+        InvalidCommand: an argument has the wrong type or value (the message names it).
         ConnectFailedError: nothing answers there.
     """
+    _check_endpoint(endpoint)
     browser = Browser(
         endpoint,
         headers=headers,
@@ -357,6 +459,10 @@ class Chrome(Browser):
         start_timeout: seconds allowed for the browser to expose its endpoint.
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
         transport: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
+
+    Raises:
+        InvalidCommand: an argument has the wrong type or value (the message names it);
+            checked here, before anything is launched.
     """
 
     def __init__(
@@ -375,33 +481,25 @@ class Chrome(Browser):
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
-        if isinstance(arguments, str):
-            raise InvalidCommand("arguments must be a list of flags, not one string")
-        self._process = BrowserProcess(
-            LaunchOptions(
-                binary_location=binary_location,
-                headless=headless,
-                arguments=list(arguments),
-                user_data_dir=user_data_dir,
-                window_size=window_size,
-                proxy=proxy,
-                start_timeout=start_timeout,
-            )
+        # Every option is checked here, before anything is launched (InvalidCommand names
+        # the bad one): the launch options by LaunchOptions, the others by Browser.
+        options = LaunchOptions(
+            binary_location=binary_location,
+            headless=headless,
+            arguments=cast(List[str], arguments),  # checked and made a list there
+            user_data_dir=user_data_dir,
+            window_size=window_size,
+            proxy=proxy,
+            start_timeout=start_timeout,
         )
+        self._process = BrowserProcess(options)
+        self._process_used = False  # start() launches a fresh BrowserProcess after the first
         self._start_lock = threading.Lock()
-        if window_size is not None:
-            width, height = window_size
-            if not (
-                isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0
-            ):
-                raise InvalidCommand(
-                    "window_size must be (width, height) in pixels, got %r" % (window_size,)
-                )
         # No endpoint before start(): ``connection`` raises a clear error until then.
         super().__init__(
             None, dialog_policy=dialog_policy, connect_timeout=connect_timeout, transport=transport
         )
-        self._viewport = (window_size[0], window_size[1]) if window_size is not None else None
+        self._viewport = options.window_size
 
     @property
     def process(self) -> Any:
@@ -411,18 +509,38 @@ class Chrome(Browser):
     @property
     def started(self) -> bool:
         """Whether the browser runs (started and not stopped)."""
-        return self._connection is not None and self._process.is_running()
+        return (
+            self._connection is not None and not self._stopped and self._process.is_running()
+        )
+
+    def _unusable_reason(self) -> str:
+        if self._stopped:
+            return "the browser was stopped by stop(): call start() to launch it again"
+        return "the browser is not started: call start() first"
 
     def start(self) -> "Chrome":
         """Launch the browser and connect to it; returns ``self``.
+
+        Does nothing while the browser runs. After :meth:`stop` (or a failed start) it
+        launches a new browser process, with a new temporary profile unless
+        ``user_data_dir`` was given; tabs of the previous one are not carried over.
 
         Raises:
             BrowserNotFoundError: no executable.
             BrowserLaunchError: it did not start (the message has its stderr tail).
         """
         with self._start_lock:
-            if self._connection is not None:
+            if self._connection is not None and not self._stopped:
                 return self
+            if self._process_used:
+                from syncdp.launcher import BrowserProcess
+
+                # A process is launched once: finish what an interrupted stop() left, then
+                # start over with a new one.
+                self._stop_locked(5.0)
+                self._process = BrowserProcess(self._process.options)
+                self._stopped = False  # until the launch succeeds: "not started"
+            self._process_used = True
             self._process.start()
             try:
                 self._endpoint = self._process.ws_url
@@ -439,24 +557,36 @@ class Chrome(Browser):
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the browser: gracefully, then kill its process group; remove a temporary
-        profile. Idempotent."""
+        profile. Idempotent; :meth:`start` launches a new browser afterwards.
+
+        Interrupted (Ctrl-C), it raises ``KeyboardInterrupt``; calling it again, or the
+        garbage collector or interpreter exit, finishes the job.
+        """
         with self._start_lock:
-            connection = self._connection
-            if connection is not None and connection.connected:
-                # Closing the browser drops every socket: a deliberate end, not a loss.
-                connection._expect_close()
-                with self._tabs_lock:
-                    tab_connections = [t.connection for t in self._tabs.values()]
-                for tab_connection in tab_connections:
-                    if isinstance(tab_connection, ConnectionHandler):
-                        tab_connection._expect_close()
-                try:
-                    connection.send("Browser.close", timeout=2)
-                except (SyncdpError, OSError):
-                    pass  # the socket usually drops before the answer
-            self._close_connections()
-            self._connection = None
-            self._process.stop(timeout)
+            self._stop_locked(timeout)
+
+    def _stop_locked(self, timeout: float) -> None:
+        if self._process_used:
+            self._stopped = True  # first: other threads get the clear error from now on
+        connection = self._connection
+        if connection is not None and connection.connected:
+            # Closing the browser drops every socket: a deliberate end, not a loss.
+            connection._expect_close()
+            with self._tabs_lock:
+                tab_connections = [t.connection for t in self._tabs.values()]
+            for tab_connection in tab_connections:
+                if isinstance(tab_connection, ConnectionHandler):
+                    tab_connection._expect_close()
+            try:
+                connection.send("Browser.close", timeout=2)
+            except (SyncdpError, OSError):
+                pass  # the socket usually drops before the answer
+        # Each step below may run again: a stop() interrupted anywhere is finished by the
+        # next one (the connection is forgotten only once closed; the process's own
+        # shutdown is resumable, see syncdp.launcher).
+        self._close_connections()
+        self._connection = None
+        self._process.stop(timeout)
 
     def __enter__(self) -> "Chrome":
         return self.start()

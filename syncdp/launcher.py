@@ -59,13 +59,13 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO
 from urllib.parse import urlsplit
 
-from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError
+from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError, InvalidCommand
 
 __all__ = ["DEFAULT_ARGS", "BrowserProcess", "LaunchOptions", "find_browser"]
 
@@ -226,7 +226,7 @@ _RESERVED_FLAGS = {
     "chosen port back",
     "--remote-debugging-address": "syncdp always binds DevTools to 127.0.0.1",
     "--remote-debugging-pipe": "syncdp connects over a websocket, not a pipe",
-    "--user-data-dir": "pass LaunchOptions(user_data_dir=...) instead",
+    "--user-data-dir": "use the user_data_dir option instead",
 }
 
 
@@ -246,6 +246,10 @@ class LaunchOptions:
         start_timeout: seconds to wait for the DevTools endpoint.
         no_sandbox: add ``--no-sandbox``; ``None`` adds it only when running as root.
         env: extra environment variables for the browser, merged over ``os.environ``.
+
+    Every option is checked when the object is made and again by
+    :meth:`BrowserProcess.start`: a wrong type or value raises
+    :class:`~syncdp.exceptions.InvalidCommand` naming the option, before anything runs.
     """
 
     binary_location: str | None = None
@@ -258,6 +262,102 @@ class LaunchOptions:
     no_sandbox: bool | None = None
     env: dict[str, str] | None = None
 
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check every option (and normalize: paths to ``str``, ``arguments`` to a list,
+        ``window_size`` to a tuple). Run at construction and again by ``start()``, since
+        the attributes may be changed in between.
+
+        Raises:
+            InvalidCommand: an option has the wrong type or value; the message names it.
+        """
+        self.binary_location = _check_path(self.binary_location, "binary_location")
+        self.user_data_dir = _check_path(self.user_data_dir, "user_data_dir")
+        _check_bool(self.headless, "headless")
+        if self.no_sandbox is not None:
+            _check_bool(self.no_sandbox, "no_sandbox")
+        self.arguments = _check_arguments(self.arguments)
+        self.window_size = _check_window_size(self.window_size)
+        if self.proxy is not None:
+            _check_text(self.proxy, "proxy", "a proxy server such as 'http://127.0.0.1:3128'")
+        _check_seconds(self.start_timeout, "start_timeout")
+        if self.env is not None:
+            self.env = _check_env(self.env)
+
+
+def _check_text(value: object, name: str, what: str) -> str:
+    """``value`` if it is a non-empty ``str`` without NUL; ``InvalidCommand`` otherwise."""
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise InvalidCommand(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def _check_path(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return _check_text(value, name, "a path (str or os.PathLike) or None")
+
+
+def _check_bool(value: object, name: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidCommand(f"{name} must be True or False, got {value!r}")
+
+
+def _check_seconds(value: object, name: str) -> None:
+    # bool is an int, and NaN fails every comparison: "not > 0" catches it.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidCommand(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _check_arguments(value: object) -> list[str]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InvalidCommand(
+            f"arguments must be a list of flags such as ['--lang=en-US'], got {value!r}"
+        )
+    arguments: list[str] = []
+    for index, arg in enumerate(value):
+        _check_text(arg, f"arguments[{index}]", "a non-empty str")
+        name = arg.split("=", 1)[0]
+        if name in _RESERVED_FLAGS:
+            raise InvalidCommand(
+                f"arguments: {arg!r} is not allowed: {_RESERVED_FLAGS[name]}"
+            )
+        arguments.append(arg)
+    return arguments
+
+
+def _check_window_size(value: object) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        width, height = value
+        if all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100_000
+            for v in (width, height)
+        ):
+            return (width, height)
+    raise InvalidCommand(
+        f"window_size must be (width, height) in pixels, two positive ints, or None; "
+        f"got {value!r}"
+    )
+
+
+def _check_env(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise InvalidCommand(f"env must be a dict of str to str or None, got {value!r}")
+    env: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise InvalidCommand(f"env: variable name {key!r} is not a valid name")
+        if not isinstance(item, str) or "\0" in item:
+            raise InvalidCommand(f"env[{key!r}] must be a str, got {item!r}")
+        env[key] = item
+    return env
+
 
 def _running_as_root() -> bool:
     geteuid = getattr(os, "geteuid", None)
@@ -265,13 +365,11 @@ def _running_as_root() -> bool:
 
 
 def _build_command(binary: str, options: LaunchOptions, profile: str) -> list[str]:
-    """The browser's argv; raises ``ValueError`` for arguments that syncdp must own."""
+    """The browser's argv (from options checked by ``LaunchOptions._validate``)."""
     disabled_features: list[str] = []
     extra: list[str] = []
     for arg in options.arguments:
         name = arg.split("=", 1)[0]
-        if name in _RESERVED_FLAGS:
-            raise ValueError(f"argument {arg!r} is not allowed: {_RESERVED_FLAGS[name]}")
         if name == "--disable-features" and "=" in arg:
             disabled_features.extend(f for f in arg.split("=", 1)[1].split(",") if f)
         else:
@@ -599,7 +697,9 @@ class _WatchdogChild(_Child):
             pass
 
     def release(self, timeout: float) -> None:
-        control, self._control = self._control, None
+        # Safe to call again after an interruption: each pipe is forgotten only once it is
+        # closed, and a second "q" is harmless (the watchdog reads one byte).
+        control = self._control
         if control is not None:
             try:
                 control.write(b"q")  # all signalling is done: reap everything and exit
@@ -610,6 +710,7 @@ class _WatchdogChild(_Child):
                 control.close()
             except OSError:
                 pass
+            self._control = None
         try:
             self._helper.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -618,9 +719,10 @@ class _WatchdogChild(_Child):
             self._helper.wait()
         with self._pump_lock:
             self._pump_locked(0.0)
-            status, self._status = self._status, None
+            status = self._status
             if status is not None:
                 status.close()
+                self._status = None
 
 
 class _DirectChild(_Child):
@@ -701,6 +803,34 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
+_PROC_STATUS = os.path.isfile("/proc/self/status")  # Linux procfs
+_PF_EXITING = 0x4  # task flag: in do_exit()
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+
+
+def _is_dying(pid: int | None) -> bool:
+    """Whether the kernel is ending (or has ended) ``pid``: a zombie, exiting, or with a
+    SIGKILL pending. False when unknown (no procfs). Only for our unreaped browser, whose
+    pid cannot have been reused."""
+    if pid is None or not _PROC_STATUS:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_EXITING:
+            return True
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith((b"SigPnd:", b"ShdPnd:")):
+                    if int(line.split()[1], 16) & _SIGKILL_BIT:
+                        return True
+    except FileNotFoundError:
+        return True  # reaped
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
+
+
 def _is_group_leader(pid: int) -> bool:
     try:
         return os.getpgid(pid) == pid
@@ -759,7 +889,8 @@ def _drain_stderr(stream: IO[bytes], tail: _StderrTail) -> None:
 # -- profile ---------------------------------------------------------------------------------
 
 _SINGLETON_DIR_RE = re.compile(r"^[A-Za-z][\w-]*(\.[\w-]+)+\.[A-Za-z0-9]{6}$")
-_SINGLETON_LINKS = ("SingletonLock", "SingletonSocket", "SingletonCookie")
+# SingletonLock last: it is what a retry (after an interrupted stop) checks the pid against.
+_SINGLETON_LINKS = ("SingletonSocket", "SingletonCookie", "SingletonLock")
 
 
 def _clean_singleton(profile: str, pid: int | None) -> None:
@@ -865,32 +996,47 @@ class _State:
         self.tail = tail
         self.thread = thread
         self.lock = threading.Lock()
-        self.stopped = False
+        # Three steps, each flag set only once its step is complete, so that a shutdown
+        # interrupted anywhere (Ctrl-C) is finished by the next stop() or the finalizer:
+        self.stopping = False  # stop was asked for: no longer "running" for the owner
+        self.released = False  # the watchdog was told "q": never signal the group again
+        self.done = False  # reaped, stderr joined, profile cleaned: nothing left to do
         self.owner_pid = os.getpid()
 
 
 def _shutdown(state: _State, grace: float, reason: str) -> None:
     """Stop the browser tree, reap it, join the stderr thread, then clean the profile.
 
-    Idempotent and serialized by ``state.lock``; this is also the weakref finalizer.
+    Idempotent and serialized by ``state.lock``; this is also the weakref finalizer. An
+    interrupted call (``KeyboardInterrupt``) leaves ``state.done`` unset, so calling it
+    again finishes the job; every step below may safely run twice.
     """
     if os.getpid() != state.owner_pid:
         return  # a forked child's copy (at its exit): the browser belongs to the parent
     with state.lock:
-        if state.stopped:
+        if state.done:
             return
-        state.stopped = True
         child = state.child
         if reason:
-            logger.warning("browser pid %s %s; killing it", child.pid, reason)
-        if grace > 0 and not child.poll():
-            child.terminate(force=False)
-            if not child.wait_exit(grace):
-                logger.info("browser pid %s ignored SIGTERM for %gs; killing it", child.pid, grace)
-        # Always: renderers and zygotes outlive the browser by ~1.5 s, and a grandchild may
-        # ignore SIGTERM. Still safe: nothing has been reaped yet.
-        child.terminate(force=True)
-        child.release(timeout=10.0)
+            if state.stopping:
+                logger.warning("browser pid %s: finishing an interrupted stop()", child.pid)
+            else:
+                logger.warning("browser pid %s %s; killing it", child.pid, reason)
+        state.stopping = True
+        if not state.released:
+            if grace > 0 and not child.poll():
+                child.terminate(force=False)
+                if not child.wait_exit(grace):
+                    logger.info(
+                        "browser pid %s ignored SIGTERM for %gs; killing it", child.pid, grace
+                    )
+            # Always: renderers and zygotes outlive the browser by ~1.5 s, and a grandchild
+            # may ignore SIGTERM. Still safe: nothing has been reaped yet.
+            child.terminate(force=True)
+            # Set before release(): once "q" may have been written, the watchdog may reap
+            # the browser and its pgid may be reused, so no retry may signal it again.
+            state.released = True
+        child.release(timeout=10.0)  # idempotent: a retry only waits for the watchdog again
         child.poll()
         if state.thread.ident is not None and state.thread is not threading.current_thread():
             state.thread.join(5.0)
@@ -900,6 +1046,7 @@ def _shutdown(state: _State, grace: float, reason: str) -> None:
         _clean_singleton(state.profile, child.pid)
         if state.temp_profile:
             _remove_tree(state.profile)
+        state.done = True
         logger.info("browser pid %s stopped (exit code %s)", child.pid, child.returncode)
 
 
@@ -969,8 +1116,11 @@ class BrowserProcess:
         """The browser's exit code once it has exited (negative: killed by that signal)."""
         if self._state is None:
             return None
-        self._state.child.poll()
-        return self._state.child.returncode
+        child = self._state.child
+        if not child.poll() and _is_dying(child.pid):
+            # is_running() already says False: the exit status is moments away.
+            child.wait_exit(1.0)
+        return child.returncode
 
     @property
     def stderr_tail(self) -> str:
@@ -978,13 +1128,18 @@ class BrowserProcess:
         return self._state.tail.text() if self._state is not None else ""
 
     def is_running(self) -> bool:
-        """True between a successful :meth:`start` and :meth:`stop` or the browser's exit."""
+        """True between a successful :meth:`start` and :meth:`stop` or the browser's exit.
+
+        A browser killed by someone else reads as not running as soon as the kill is sent
+        (on Linux, from ``/proc``), before the watchdog has reported its exit.
+        """
         state = self._state
         return (
             state is not None
             and self._port is not None
-            and not state.stopped
+            and not state.stopping
             and not state.child.poll()
+            and not _is_dying(state.child.pid)
         )
 
     # -- lifecycle
@@ -997,13 +1152,19 @@ class BrowserProcess:
             BrowserLaunchError: the browser exited, could not be executed, or did not
                 publish its endpoint within ``start_timeout``; carries the exit code and
                 the stderr tail. No process or temporary profile is left behind.
-            ValueError: ``arguments`` contains a flag syncdp owns.
-            RuntimeError: already started.
+            InvalidCommand: an option is invalid (a ``ValueError``; see
+                :class:`LaunchOptions`), e.g. ``arguments`` holds a flag syncdp owns.
+            RuntimeError: already started (a stopped one cannot be started again: make a
+                new :class:`BrowserProcess`).
         """
         with self._lock:
             if self._state is not None:
-                raise RuntimeError("a BrowserProcess can only be started once")
+                raise RuntimeError(
+                    "a BrowserProcess can only be started once: make a new one to launch "
+                    "another browser"
+                )
             options = self.options
+            options._validate()  # its attributes may have changed since it was made
             binary = find_browser(options.binary_location)
             temp_profile = options.user_data_dir is None
             if options.user_data_dir is None:

@@ -419,6 +419,8 @@ class Tab:
         return self._crashed
 
     def _check_open(self, method: str) -> None:
+        if self._browser._stopped:
+            raise TargetClosedError(method, self._browser._unusable_reason())
         if self.closed:
             raise TargetClosedError(method, "the tab %s is closed" % self.target_id)
 

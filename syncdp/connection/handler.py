@@ -832,7 +832,9 @@ class ConnectionHandler(_Endpoint):
         """
         with self._state_lock:
             self._events_handler.clear_callbacks()
-            link, self._link = self._link, None
+            # _link is dropped only once its reader is joined: a Ctrl-C during the join
+            # leaves it for the next close() to finish.
+            link = self._link
             if link is not None and link.alive:
                 link.closing = True
                 try:
@@ -842,6 +844,8 @@ class ConnectionHandler(_Endpoint):
             if link is not None:
                 self._join_reader(link)
                 link.shutdown()
+                if self._link is link:
+                    self._link = None
             # Sessions kept for a lazy re-attach after a loss end here too.
             for session in list(self._sessions.values()):
                 session._lost_with_connection("the connection was closed by close()")

@@ -111,3 +111,45 @@ def test_unreachable_url_is_a_one_line_error(tmp_path: Path, dead_port: int) -> 
 def test_missing_browser_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_cli("version", "--browser", "/nonexistent", cwd=tmp_path, timeout=30)
     _assert_one_line_error(result, "/nonexistent")
+
+
+def test_screenshot_format_follows_the_file_extension(server: LocalServer, tmp_path: Path) -> None:
+    for name, magic in (("shot.jpg", b"\xff\xd8\xff"), ("shot.WEBP", b"RIFF")):
+        out = tmp_path / name
+        result = run_cli("screenshot", server.url("/"), "-o", str(out), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        data = out.read_bytes()
+        assert data.startswith(magic), (name, data[:12])
+        if name.endswith("WEBP"):
+            assert data[8:12] == b"WEBP"
+
+
+def test_screenshot_with_an_unknown_extension_is_refused_before_launching(tmp_path: Path) -> None:
+    out = tmp_path / "shot.gif"
+    result = run_cli("screenshot", "http://127.0.0.1:1/", "-o", str(out), cwd=tmp_path, timeout=30)
+    assert result.returncode == 2
+    assert "cannot tell the image format" in result.stderr and ".jpg" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_eval_timeout_covers_the_expression(server: LocalServer, tmp_path: Path) -> None:
+    never = "new Promise(() => {})"
+    result = run_cli("eval", server.url("/"), never, "--timeout", "2", cwd=tmp_path)
+    _assert_one_line_error(result, "Runtime.evaluate", "within 2s")
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "nan", "soon"])
+def test_bad_timeout_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    result = run_cli("eval", "http://127.0.0.1:1/", "1", "--timeout", value, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--timeout must be a positive number of seconds, got %r" % value in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_says_what_timeout_covers(tmp_path: Path) -> None:
+    result = run_cli("eval", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "evaluating EXPRESSION" in " ".join(result.stdout.split())
+    result = run_cli("screenshot", "--help", cwd=tmp_path)
+    assert ".jpg" in result.stdout and "--timeout SECONDS" in result.stdout

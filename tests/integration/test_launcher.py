@@ -26,7 +26,7 @@ import requests
 import websocket
 
 from syncdp import launcher
-from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError
+from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError, InvalidCommand
 from syncdp.launcher import DEFAULT_ARGS, BrowserProcess, LaunchOptions, find_browser
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -287,7 +287,12 @@ def test_start_with_unexecutable_file_raises_launch_error(tmp_path: Path) -> Non
 def test_reserved_arguments_are_rejected_before_spawning() -> None:
     for arg in ("--remote-debugging-port=9222", "--user-data-dir=/tmp/x",
                 "--remote-debugging-address=0.0.0.0"):
-        proc = BrowserProcess(LaunchOptions(binary_location=CHROMIUM, arguments=[arg]))
+        with pytest.raises(InvalidCommand, match="not allowed"):  # a ValueError too
+            LaunchOptions(binary_location=CHROMIUM, arguments=[arg])
+        # Options changed after construction are checked again by start().
+        options = LaunchOptions(binary_location=CHROMIUM)
+        options.arguments.append(arg)
+        proc = BrowserProcess(options)
         with pytest.raises(ValueError, match="not allowed"):
             proc.start()
         assert proc.pid is None
@@ -605,6 +610,71 @@ def test_stop_kills_a_browser_ignoring_sigterm_and_its_grandchild(
     assert not alive(fake_pid) and not alive(grandchild)
     assert proc.returncode == -signal.SIGKILL
     assert launcher_threads() == []
+
+
+def _stop_interrupted_after(proc: BrowserProcess, delay: float) -> None:
+    """Call proc.stop() and Ctrl-C it ``delay`` s later (a real SIGINT to this process)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            timer.start()
+            proc.stop(timeout=30.0)  # the fake ignores SIGTERM: stop() waits out the grace
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupted_stop_is_finished_by_the_next_stop(fakes: dict[str, str]) -> None:
+    proc = BrowserProcess(LaunchOptions(binary_location=fakes["ignore_sigterm"]))
+    proc.start()
+    pid, profile = proc.pid, proc.user_data_dir
+    assert pid is not None
+
+    _stop_interrupted_after(proc, 0.3)  # lands in the SIGTERM grace period
+    assert not proc.is_running()  # the owner asked for the stop
+    assert alive(pid) and os.path.isdir(profile)  # what the interrupted stop left undone
+
+    started = time.monotonic()
+    proc.stop(timeout=0.2)
+    assert time.monotonic() - started < 5
+    assert group_members(pid) == []
+    assert not os.path.exists(profile)
+    assert proc.returncode == -signal.SIGKILL
+    assert launcher_threads() == []
+    proc.stop()  # still idempotent
+
+
+def test_interrupted_stop_is_finished_by_garbage_collection(
+    fakes: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    proc: BrowserProcess | None = BrowserProcess(
+        LaunchOptions(binary_location=fakes["ignore_sigterm"])
+    )
+    assert proc is not None
+    proc.start()
+    pid, profile = proc.pid, proc.user_data_dir
+    assert pid is not None
+    _stop_interrupted_after(proc, 0.3)
+    assert alive(pid)
+    del proc
+    gc.collect()  # the finalizer finishes the stop, it does not treat it as done
+    assert group_members(pid) == []
+    assert not os.path.exists(profile)
+    assert launcher_threads() == []
+    assert "finishing an interrupted stop()" in caplog.text
+
+
+def test_is_running_turns_false_as_soon_as_the_browser_is_killed(
+    fakes: dict[str, str]
+) -> None:
+    with BrowserProcess(LaunchOptions(binary_location=fakes["ignore_sigterm"])) as proc:
+        pid = proc.pid
+        assert pid is not None and proc.is_running()
+        os.kill(pid, signal.SIGKILL)
+        assert not proc.is_running()  # at once, not when the watchdog gets round to it
+        assert proc.returncode == -signal.SIGKILL  # and the exit status is there to read
+    assert group_members(pid) == []
 
 
 def test_endpoint_read_from_stderr_when_no_devtoolsactiveport(fakes: dict[str, str]) -> None:

@@ -17,6 +17,8 @@ import time
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
+
+import syncdp
 from pages import needs_chromium, png_size, wait_until
 
 from syncdp import Chrome, Tab
@@ -503,6 +505,24 @@ def test_closing_a_tab_fails_its_waiters_with_target_closed_on_both_transports(
     assert not waiter.is_alive()
     assert time.monotonic() - start < 6
     assert len(errors) == 1 and isinstance(errors[0], TargetClosedError), errors
+
+
+def test_a_closed_tab_is_not_listed_again(browser: Chrome) -> None:
+    for _ in range(5):
+        tab = browser.new_tab()
+        tab.close()
+        listed = [t.target_id for t in browser.get_opened_tabs()]
+        assert tab.target_id not in listed
+
+
+def test_tabs_of_a_stopped_connection_say_so(browser: Chrome) -> None:
+    other = syncdp.connect(browser.process.port, transport=browser.transport)
+    tab = other.new_tab()
+    assert tab.execute_script("1 + 1") == 2
+    other.stop()
+    with pytest.raises(TargetClosedError, match="stop"):
+        tab.execute_script("1")
+    browser.send("Target.closeTarget", {"targetId": tab.target_id})
 
 
 def test_handle_dialog_wants_a_real_bool(tab: Tab, server: LocalServer) -> None:
