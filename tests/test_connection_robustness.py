@@ -166,3 +166,32 @@ def test_close_cancels_a_coroutine_callback_that_never_returns(fake_cdp: FakeCDP
 def test_timeouts_are_written_as_people_write_them(seconds: float, text: str) -> None:
     assert format_seconds(seconds) == text
     assert str(exceptions.CommandTimeoutError("A.b", seconds)) == "A.b got no answer within %ss" % text
+
+
+# -- submit() futures ----------------------------------------------------------------------
+
+
+def test_cancelling_a_submitted_command_forgets_it(fake_cdp: FakeCDP) -> None:
+    with ConnectionHandler(fake_cdp.port) as conn:
+        futures = [conn.submit({"method": "Test.noAnswer"}) for _ in range(5)]
+        assert conn.pending_commands == 5
+        assert all(f.cancel() for f in futures[:3])
+        assert conn.pending_commands == 2
+        assert futures[0].cancelled()
+        answered = conn.submit({"method": "A.b"})
+        assert answered.result(5)["result"]["method"] == "A.b"
+        assert not answered.cancel()  # done: nothing to forget
+        assert conn.pending_commands == 2
+
+
+def test_submitted_futures_work_with_the_standard_library(fake_cdp: FakeCDP) -> None:
+    from concurrent.futures import as_completed
+
+    with ConnectionHandler(fake_cdp.port) as conn:
+        futures = [conn.submit({"method": "A.b", "params": {"i": i}}) for i in range(50)]
+        seen = sorted(f.result()["result"]["params"]["i"] for f in as_completed(futures, timeout=10))
+        assert seen == list(range(50))
+        done: List[int] = []
+        late = conn.submit({"method": "A.b", "params": {"i": 99}})
+        late.add_done_callback(lambda f: done.append(f.result()["result"]["params"]["i"]))
+        wait_until(lambda: done == [99], 5)

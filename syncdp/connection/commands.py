@@ -54,6 +54,7 @@ class CommandFuture(Future[Dict[str, Any]]):
         self._done_callbacks: List[Any] = []
         self.completed = threading.Lock()
         self.completed.acquire()
+        self.on_cancel: Optional[Callable[[], Any]] = None  # run once cancel() succeeded
 
     def __getattr__(self, name: str) -> Any:  # only reached while _condition is missing
         if name != "_condition":
@@ -99,6 +100,8 @@ class CommandFuture(Future[Dict[str, Any]]):
         cancelled = super().cancel()
         if cancelled:
             self._completed()
+            if self.on_cancel is not None:
+                self.on_cancel()
         return cancelled
 
     def outcome(self) -> Dict[str, Any]:

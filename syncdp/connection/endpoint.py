@@ -564,12 +564,8 @@ class _Endpoint:
             self._ensure_link(method), command, self._session_id
         )
         manager = self._command_manager
-
-        def forget_if_cancelled(done: "Future[Dict[str, Any]]") -> None:
-            if done.cancelled():
-                manager.remove_pending_command(command_id)
-
-        future.add_done_callback(forget_if_cancelled)
+        # Not add_done_callback: that would build the Future's Condition for every command.
+        future.on_cancel = lambda: manager.remove_pending_command(command_id)
         return future
 
     # -- events ------------------------------------------------------------------------------

@@ -76,6 +76,8 @@ domains (``Runtime.enable`` for a worker's console) without missing its first ev
 
 _WIRE_LIMIT = 500
 _STOP = object()
+# One encoder for every command; NaN and Infinity are refused, as they are not JSON.
+_encode = json.JSONEncoder(allow_nan=False).encode
 _serial = itertools.count(1)
 _live: "weakref.WeakSet[ConnectionHandler]" = weakref.WeakSet()
 
@@ -755,7 +757,7 @@ class ConnectionHandler(_Endpoint):
         else:
             message.pop("sessionId", None)
         try:
-            payload = json.dumps(message, allow_nan=False)  # NaN is not JSON
+            payload = _encode(message)
         except (TypeError, ValueError) as exc:
             self._command_manager.remove_pending_command(command_id)
             raise InvalidCommand(
