@@ -738,7 +738,7 @@ class Tab:
         except JavaScriptError as exc:
             # "return ..." deeper in the script: it is a function body after all (a
             # SyntaxError means nothing ran, so running it again is safe).
-            if "Illegal return statement" in exc.message:
+            if "Illegal return statement" in exc.message and not exc.stack:
                 return self._evaluate(
                     self._as_function(script, await_promise), await_promise, timeout
                 )
@@ -1156,6 +1156,8 @@ class Tab:
         self._dialog_policy = policy
         if policy is not None:
             accept = policy == "accept"
+            # Not self: a callback holding the Tab would keep a forgotten Browser alive.
+            connection = self.connection
 
             def answer(event: Dict[str, Any]) -> None:
                 params: Dict[str, Any] = {"accept": accept}
@@ -1164,7 +1166,7 @@ class Tab:
                     # Accepting a prompt like a user pressing OK: its default text.
                     params["promptText"] = str(opening.get("defaultPrompt") or "")
                 try:
-                    self.connection.send("Page.handleJavaScriptDialog", params, timeout=10)
+                    connection.send("Page.handleJavaScriptDialog", params, timeout=10)
                 except SyncdpError as exc:
                     logger.warning("automatic dialog %s failed: %s", policy, exc)
 

@@ -123,3 +123,15 @@ def test_racing_completion_and_observers_agree() -> None:
     assert results == expected
     assert sorted(callbacks) == expected
     assert manager.pending_count == 0
+
+
+def test_completing_twice_raises_instead_of_deadlocking() -> None:
+    future = CommandFuture()
+    future.set_result(ANSWER)
+    with pytest.raises(InvalidStateError):
+        future.set_exception(RuntimeError("late"))
+    with pytest.raises(InvalidStateError):
+        future.set_result(ANSWER)
+    other = CommandFuture()  # the module-wide lock is free again
+    other.set_result(ANSWER)
+    assert other.outcome() is ANSWER

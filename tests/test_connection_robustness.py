@@ -195,3 +195,23 @@ def test_submitted_futures_work_with_the_standard_library(fake_cdp: FakeCDP) -> 
         late = conn.submit({"method": "A.b", "params": {"i": 99}})
         late.add_done_callback(lambda f: done.append(f.result()["result"]["params"]["i"]))
         wait_until(lambda: done == [99], 5)
+
+
+def test_close_from_the_old_dispatcher_after_a_reconnect_returns_at_once(fake_cdp: FakeCDP) -> None:
+    closed_in: List[float] = []
+    before = set(syncdp_threads())
+    conn = ConnectionHandler(fake_cdp.port)
+
+    def on_lost(event: Message) -> None:
+        conn.execute_command({"method": "A.b"})  # reconnects: a new dispatcher waits for us
+        start = time.monotonic()
+        conn.close()
+        closed_in.append(time.monotonic() - start)
+
+    conn.register_callback(DISCONNECTED_EVENT, on_lost)
+    conn.execute_command({"method": "A.b"})
+    with pytest.raises(exceptions.ConnectionClosedError):
+        conn.execute_command({"method": "Test.drop"})
+    wait_until(lambda: closed_in, 15, message="close() from the callback did not return")
+    assert closed_in[0] < 2.0
+    wait_until(lambda: set(syncdp_threads()) == before, 5, message="threads left")

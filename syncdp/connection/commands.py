@@ -72,11 +72,13 @@ class CommandFuture(Future[Dict[str, Any]]):
         with _condition_lock:
             if "_condition" in self.__dict__:
                 return False
-            if self._state != PENDING:
-                raise InvalidStateError("%s: %r" % (self._state, self))
-            self._result = result
-            self._exception = exception
-            self._state = FINISHED
+            state = self._state
+            if state == PENDING:
+                self._result = result
+                self._exception = exception
+                self._state = FINISHED
+        if state != PENDING:  # raised outside the lock: repr() needs the Condition
+            raise InvalidStateError("%s: %r" % (state, self))
         self.completed.release()
         return True
 
@@ -117,12 +119,15 @@ class CommandFuture(Future[Dict[str, Any]]):
 
 def _fail(entries: List[_Entry], make_error: ErrorFactory) -> int:
     failed = 0
-    for future, method, _session in entries:
+    for index, (future, method, _session) in enumerate(entries):
         try:
             future.set_exception(make_error(method))
             failed += 1
         except InvalidStateError:  # cancelled by its submitter meanwhile
             pass
+        except BaseException:  # Ctrl-C: the popped entries left must still be failed
+            _fail(entries[index + 1 :], make_error)
+            raise
     return failed
 
 

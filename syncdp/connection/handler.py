@@ -239,6 +239,8 @@ class ConnectionHandler(_Endpoint):
         self._link: Optional[_Link] = None
         self._dispatcher: Optional[threading.Thread] = None
         self._dispatcher_stopping = False  # told to stop after its socket was lost
+        # Dispatchers of lost sockets still finishing their queue (see _start_dispatcher).
+        self._draining: List[threading.Thread] = []
         self._events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._ws_url: Optional[str] = None
         self._connections = 0
@@ -351,8 +353,8 @@ class ConnectionHandler(_Endpoint):
                 daemon=True,
             )
             link.reader = reader
+            reader.start()  # before publishing the link: a live link always has a reader
             self._link = link
-            reader.start()
             logger.info("%s to %s", "reconnected" if reconnect else "connected", redact_url(url))
             host = urlsplit(url).hostname or ""
             if not reconnect and host and not discovery.is_loopback(host):
@@ -376,9 +378,13 @@ class ConnectionHandler(_Endpoint):
         if previous is not None and previous.is_alive() and not self._dispatcher_stopping:
             return self._events
         events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        if previous is not None and previous.is_alive():
+            self._draining = [d for d in self._draining if d.is_alive()] + [previous]
+        else:
+            previous = None
         dispatcher = threading.Thread(
             target=self._dispatch_loop,
-            args=(events, previous if previous is not None and previous.is_alive() else None),
+            args=(events, previous),
             name="syncdp-dispatcher-%d" % self._serial,
             daemon=True,
         )
@@ -855,8 +861,12 @@ class ConnectionHandler(_Endpoint):
             self._enabled.clear()
             if dispatcher is not None:
                 self._events.put(_STOP)
-        if dispatcher is not None and dispatcher is not threading.current_thread():
-            cancel_awaitables_on(dispatcher)
+        draining = [d for d in self._draining if d.is_alive()]
+        for thread in draining + ([dispatcher] if dispatcher is not None else []):
+            cancel_awaitables_on(thread)
+        current = threading.current_thread()
+        # Not from a dispatcher of this handler: the newest one waits for the older ones.
+        if dispatcher is not None and dispatcher is not current and current not in draining:
             dispatcher.join(10.0)
             if dispatcher.is_alive():
                 logger.warning("a callback is still running on %s after close()", dispatcher.name)

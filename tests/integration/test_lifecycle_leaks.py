@@ -103,14 +103,14 @@ def test_forgotten_stop_is_cleaned_up_at_interpreter_exit(private_tmpdir: Path) 
             owner.communicate()
 
 
-@pytest.mark.parametrize("used", ["unused", "with tabs"])
+@pytest.mark.parametrize("used", ["unused", "with tabs", "dialog policy"])
 def test_forgotten_browser_is_stopped_when_garbage_collected(private_tmpdir: Path, used: str) -> None:
     """The notebook pattern: ``browser = Chrome().start()`` run twice rebinds the name, and
     the first browser must end with its last reference, not at kernel exit."""
     before = set(_syncdp_threads())
-    browser = Chrome().start()
+    browser = Chrome(dialog_policy="accept" if used == "dialog policy" else None).start()
     pid, profile = browser.process.pid, browser.process.user_data_dir
-    if used == "with tabs":
+    if used != "unused":
         tab = browser.get_page()
         assert tab.execute_script("6 * 7") == 42
         browser.new_tab().execute_script("1")
