@@ -215,3 +215,34 @@ def test_close_from_the_old_dispatcher_after_a_reconnect_returns_at_once(fake_cd
     wait_until(lambda: closed_in, 15, message="close() from the callback did not return")
     assert closed_in[0] < 2.0
     wait_until(lambda: set(syncdp_threads()) == before, 5, message="threads left")
+
+
+def test_a_replay_interrupted_by_ctrl_c_is_redone_by_the_next_command(fake_cdp: FakeCDP) -> None:
+    import _thread
+
+    held: List[Message] = []
+
+    def handler(conn: Any, message: Message) -> Any:
+        # The first X.enable replayed on the second socket is never answered.
+        if message.get("method") == "X.enable" and len(fake_cdp.conns) == 2 and not held:
+            held.append(message)
+            return None
+        return FakeCDP.echo(conn, message)
+
+    fake_cdp.handler = handler
+    with ConnectionHandler(fake_cdp.port) as conn:
+        conn.execute_command({"method": "X.enable"})
+        with pytest.raises(exceptions.ConnectionClosedError):
+            conn.execute_command({"method": "Test.drop"})
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                conn.execute_command({"method": "A.b"}, timeout=20)  # stuck in the replay
+        finally:
+            timer.cancel()
+        conn.execute_command({"method": "A.c"}, timeout=5)  # redoes the replay first
+        second = fake_cdp.wait_for_connections(2)[1]
+        fake_cdp.wait_for_received(lambda m: m.get("method") == "A.c", 5)
+        methods = [m.get("method") for m in second.received]
+        assert methods == ["X.enable", "X.enable", "A.c"], methods

@@ -98,6 +98,7 @@ class _Link:
         self.alive = True
         self.closing = False  # close() asked for it: not a loss
         self.reader: Optional[threading.Thread] = None
+        self.ready = True  # False until the enables of a reconnect are replayed
         # The dispatcher queue of this socket's epoch (a lost socket stops its dispatcher).
         self.events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self.send_lock = threading.Lock()
@@ -326,11 +327,14 @@ class ConnectionHandler(_Endpoint):
 
     def _ensure_connected(self) -> _Link:
         link = self._link
-        if link is not None and link.alive:
+        if link is not None and link.alive and link.ready:
             return link
         with self._state_lock:
             link = self._link
             if link is not None and link.alive:
+                if not link.ready:  # a replay interrupted (Ctrl-C) before it finished
+                    self._replay_enabled(link)
+                    link.ready = True
                 return link
             if link is not None:
                 # The old reader's teardown must be over before new commands are
@@ -342,6 +346,9 @@ class ConnectionHandler(_Endpoint):
             else:
                 ws = self._ws_connector(url, timeout=self._connect_timeout)
             link = _Link(ws, url)
+            # Commands wait (on _state_lock) until the X.enable replay is done, and the next
+            # one redoes it if it was interrupted.
+            link.ready = not (self._connections > 0 and self._replay_enables and self._enabled)
             self._ws_url = url
             self._connections += 1
             reconnect = self._connections > 1
@@ -363,8 +370,9 @@ class ConnectionHandler(_Endpoint):
                     "anyone who can reach that port controls the browser",
                     host,
                 )
-            if reconnect and self._replay_enables and self._enabled:
+            if not link.ready:
                 self._replay_enabled(link)
+                link.ready = True
             return link
 
     def _start_dispatcher(self) -> "queue.SimpleQueue[Any]":
