@@ -527,10 +527,25 @@ def main():
         exited.set()
 
     threading.Thread(target=waiter, daemon=True).start()
+
+    class Stop(Exception):
+        pass
+
+    def on_signal(signum, frame):
+        raise Stop()
+
+    # Killed itself (pkill, a service manager): take the browser down first, as when the
+    # owner dies, instead of leaving it running unwatched.
+    stoppers = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT")
+                if hasattr(signal, name)]
+    for signum in stoppers:
+        signal.signal(signum, on_signal)
     try:
         command = os.read(0, 1)
-    except OSError:
+    except (OSError, Stop):
         command = b""
+    for signum in stoppers:  # the clean-up below must not be cut short
+        signal.signal(signum, signal.SIG_IGN)
     if command != b"q":
         # EOF: the owner died without stopping the browser. Ask, then force.
         killpg(pid, signal.SIGTERM)

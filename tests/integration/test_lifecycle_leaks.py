@@ -122,6 +122,21 @@ def test_forgotten_browser_is_stopped_when_garbage_collected(private_tmpdir: Pat
                "threads left: %s" % (set(_syncdp_threads()) - before))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_watchdog_killed_by_a_signal_takes_the_browser_along(private_tmpdir: Path, sig: int) -> None:
+    """``pkill -f python`` or a service manager may signal the watchdog itself."""
+    chrome = Chrome().start()
+    try:
+        pid, profile = chrome.process.pid, chrome.process.user_data_dir
+        with open("/proc/%d/stat" % pid) as fh:
+            watchdog = int(fh.read().rsplit(")", 1)[1].split()[1])
+        assert watchdog != os.getpid()
+        os.kill(watchdog, sig)
+        assert_browser_gone(pid, profile)
+    finally:
+        chrome.stop()
+
+
 def test_owner_killed_with_sigkill_takes_the_browser_along(private_tmpdir: Path) -> None:
     owner = run_python(
         """
