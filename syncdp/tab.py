@@ -25,7 +25,7 @@ from typing import (
 )
 
 from syncdp.connection import ConnectionHandler, EventExpectation, Session
-from syncdp.connection.endpoint import _Endpoint
+from syncdp.connection.endpoint import _check_timeout, _Endpoint
 from syncdp.connection.events import Predicate
 from syncdp.element import Element
 from syncdp.exceptions import (
@@ -124,32 +124,6 @@ _QUERY_FN = """function(selector, isXPath, timeoutMs, all) {
 
 def _is_xpath(selector: str) -> bool:
     return selector.startswith(("/", "./", "(", "../"))
-
-
-def _check_timeout(
-    timeout: Any, name: str = "timeout", *, allow_none: bool = True, allow_zero: bool = False
-) -> Optional[float]:
-    """``timeout`` as a float, or ``None`` (no limit) when allowed.
-
-    Raises:
-        InvalidCommand: not a finite number (bools and strings included), negative, zero
-            where zero is not allowed, or ``None`` where a limit is required.
-    """
-    if timeout is None and allow_none:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout < 0
-        or (timeout == 0 and not allow_zero)
-    ):
-        expected = "a non-negative" if allow_zero else "a positive"
-        raise InvalidCommand(
-            "%s must be %s number of seconds%s, got %r"
-            % (name, expected, " or None" if allow_none else "", timeout)
-        )
-    return float(timeout)
 
 
 def _check_name(value: Any, what: str) -> str:

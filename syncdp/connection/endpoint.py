@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import threading
 import time
 import weakref
@@ -96,12 +97,28 @@ def _any_method(method: str) -> bool:
     return True
 
 
-def _check_timeout(timeout: Optional[Number], what: str = "timeout") -> Optional[float]:
-    if timeout is None:
+def _check_timeout(
+    timeout: Any, what: str = "timeout", *, allow_none: bool = True, allow_zero: bool = False
+) -> Optional[float]:
+    """``timeout`` as a float, or ``None`` (no limit) when allowed.
+
+    Raises:
+        InvalidCommand: not a finite number (bools and strings included), negative, zero
+            where zero is not allowed, or ``None`` where a limit is required.
+    """
+    if timeout is None and allow_none:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or timeout < 0
+        or (timeout == 0 and not allow_zero)
+    ):
+        expected = "a non-negative" if allow_zero else "a positive"
         raise InvalidCommand(
-            "%s must be a positive number of seconds or None, got %r" % (what, timeout)
+            "%s must be %s number of seconds%s, got %r"
+            % (what, expected, " or None" if allow_none else "", timeout)
         )
     return float(timeout)
 
