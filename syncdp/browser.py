@@ -521,16 +521,17 @@ class Chrome(Browser):
     def start(self) -> "Chrome":
         """Launch the browser and connect to it; returns ``self``.
 
-        Does nothing while the browser runs. After :meth:`stop` (or a failed start) it
-        launches a new browser process, with a new temporary profile unless
-        ``user_data_dir`` was given; tabs of the previous one are not carried over.
+        Does nothing while the browser runs. After :meth:`stop`, a failed start, or the
+        browser exiting on its own (killed, crashed), it launches a new browser process,
+        with a new temporary profile unless ``user_data_dir`` was given; tabs of the
+        previous one are not carried over.
 
         Raises:
             BrowserNotFoundError: no executable.
             BrowserLaunchError: it did not start (the message has its stderr tail).
         """
         with self._start_lock:
-            if self._connection is not None and not self._stopped:
+            if self._connection is not None and not self._stopped and self._process.is_running():
                 return self
             if self._process_used:
                 from syncdp.launcher import BrowserProcess

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
-from pages import CHROMIUM, alive, group_members, needs_chromium
+from pages import CHROMIUM, alive, group_members, needs_chromium, wait_until
 from syncdp import Browser, Chrome, connect
 from syncdp.exceptions import BrowserLaunchError, InvalidCommand, SyncdpError
 from syncdp.launcher import LaunchOptions
@@ -191,6 +191,23 @@ def test_ctrl_c_during_stop_then_stop_again_leaves_nothing(delay: float) -> None
 
 
 @needs_chromium
+def test_start_after_the_browser_died_on_its_own_launches_a_new_one() -> None:
+    """The notebook case: the browser crashed or was killed; running ``start()`` again works."""
+    browser = Chrome().start()
+    try:
+        first_pid, first_profile = browser.process.pid, browser.process.user_data_dir
+        assert browser.get_page().execute_script("1 + 1") == 2
+        os.killpg(first_pid, signal.SIGKILL)
+        wait_until(lambda: not browser.started, 5, "still reported as started")
+        assert browser.start() is browser
+        assert browser.started and browser.process.pid != first_pid
+        assert browser.get_page().execute_script("2 + 2") == 4
+        wait_until(lambda: not os.path.exists(first_profile), 5, "first profile left behind")
+    finally:
+        browser.stop()
+    assert group_members(first_pid) == []
+
+
 def test_start_after_stop_launches_a_new_browser() -> None:
     browser = Chrome()
     with pytest.raises(SyncdpError, match=r"not started: call start\(\) first"):
