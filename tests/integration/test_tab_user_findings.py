@@ -206,7 +206,14 @@ def test_beforeunload_dialog_fails_go_to_and_refresh_fast(
         tab.refresh(timeout=5)
     assert time.monotonic() - start < FAST
     tab.handle_dialog(accept=True)  # leave: the reload goes on
-    wait_until(lambda: tab.execute_script("document.readyState") == "complete", 5)
+
+    def reloaded() -> bool:
+        try:
+            return bool(tab.execute_script("document.readyState") == "complete")
+        except CommandError:  # evaluated just as the reload replaced the page: ask again
+            return False
+
+    wait_until(reloaded, 5)
     assert tab.title == "leave?"
 
 
