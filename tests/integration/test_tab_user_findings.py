@@ -105,6 +105,15 @@ def _activate(tab: Tab) -> None:
     tab.query("#zone").click()
 
 
+def _loaded(tab: Tab) -> bool:
+    """Whether the page finished loading; False while a navigation replaces the page (an
+    evaluate landing just then fails with "Inspected target navigated or closed")."""
+    try:
+        return bool(tab.execute_script("document.readyState") == "complete")
+    except CommandError:
+        return False
+
+
 # -- 1. a crashed tab fails at once; refresh() and go_to() recover -------------------------
 
 
@@ -169,7 +178,7 @@ def test_go_to_fails_fast_when_a_dialog_opens_during_the_load(
     assert tab.has_dialog()
     tab.handle_dialog(accept=True)
     # Answered: the load goes on, and the tab works.
-    wait_until(lambda: tab.execute_script("document.readyState") == "complete", 5)
+    wait_until(lambda: _loaded(tab), 5)
 
 
 def test_refresh_fails_fast_when_a_dialog_opens_during_the_reload(
@@ -178,7 +187,7 @@ def test_refresh_fails_fast_when_a_dialog_opens_during_the_reload(
     with pytest.raises(DialogOpenError):
         tab.go_to(server.url("/alert-during-load"), timeout=5)
     tab.handle_dialog()
-    wait_until(lambda: tab.execute_script("document.readyState") == "complete", 5)
+    wait_until(lambda: _loaded(tab), 5)
     start = time.monotonic()
     with pytest.raises(DialogOpenError) as info:
         tab.refresh(timeout=5)
@@ -207,13 +216,7 @@ def test_beforeunload_dialog_fails_go_to_and_refresh_fast(
     assert time.monotonic() - start < FAST
     tab.handle_dialog(accept=True)  # leave: the reload goes on
 
-    def reloaded() -> bool:
-        try:
-            return bool(tab.execute_script("document.readyState") == "complete")
-        except CommandError:  # evaluated just as the reload replaced the page: ask again
-            return False
-
-    wait_until(reloaded, 5)
+    wait_until(lambda: _loaded(tab), 5)
     assert tab.title == "leave?"
 
 
