@@ -722,20 +722,25 @@ class Tab:
     def _as_function(body: str, await_promise: bool) -> str:
         return "(%sfunction() {\n%s\n})()" % ("async " if await_promise else "", body)
 
-    def _evaluate(self, expression: str, await_promise: bool, timeout: Optional[float]) -> Any:
-        result = self.send(
-            "Runtime.evaluate",
-            {
-                "expression": expression,
-                "returnByValue": True,
-                "awaitPromise": await_promise,
-                "userGesture": True,
-            },
-            timeout=timeout,
-        )
+    def _run_evaluate(
+        self, expression: str, await_promise: bool, timeout: Optional[float], **extra: Any
+    ) -> Dict[str, Any]:
+        """``Runtime.evaluate``: its remote object, or raise the script's exception."""
+        params: Dict[str, Any] = {
+            "expression": expression,
+            "returnByValue": True,
+            "awaitPromise": await_promise,
+            "userGesture": True,
+        }
+        params.update(extra)
+        result = self.send("Runtime.evaluate", params, timeout=timeout)
         if "exceptionDetails" in result:
             raise _js_exception(result["exceptionDetails"])
-        return _remote_value(result.get("result", {}))
+        remote: Dict[str, Any] = result.get("result", {})
+        return remote
+
+    def _evaluate(self, expression: str, await_promise: bool, timeout: Optional[float]) -> Any:
+        return _remote_value(self._run_evaluate(expression, await_promise, timeout))
 
     def _evaluate_statements(
         self, script: str, await_promise: bool, timeout: Optional[float]
@@ -751,20 +756,9 @@ class Tab:
         def left() -> Optional[float]:
             return None if deadline is None else max(0.001, deadline - time.monotonic())
 
-        result = self.send(
-            "Runtime.evaluate",
-            {
-                "expression": script,
-                "replMode": True,
-                "returnByValue": False,
-                "awaitPromise": await_promise,
-                "userGesture": True,
-            },
-            timeout=timeout,
+        remote = self._run_evaluate(
+            script, await_promise, timeout, replMode=True, returnByValue=False
         )
-        if "exceptionDetails" in result:
-            raise _js_exception(result["exceptionDetails"])
-        remote = result.get("result", {})
         object_id = remote.get("objectId")
         if object_id is None:
             return _remote_value(remote)  # a primitive: sent by value anyway
