@@ -1,4 +1,4 @@
-"""syncdp.protocol and syncdp.stubgen without a browser: the small hand-written descriptor in
+"""syncdp.protocol and syncdp.devtools.stubgen without a browser: the small hand-written descriptor in
 ``tests/data/protocol_small.json``, a recording stub ``send`` and a tiny local HTTP server
 standing in for ``/json/version`` + ``/json/protocol``."""
 
@@ -41,8 +41,8 @@ from syncdp.protocol import (
     pinned_protocol,
     protocol_of,
 )
-from syncdp.stubgen import generate_stubs
-from syncdp.stubgen import main as stubgen_main
+from syncdp.devtools.stubgen import generate_stubs
+from syncdp.devtools.stubgen import main as stubgen_main
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,8 +88,8 @@ def cdp(small: Protocol, sent: Recorder) -> CDP:
 def test_importing_syncdp_does_not_load_the_protocol() -> None:
     code = (
         "import sys, syncdp; "
-        "print([m for m in ('syncdp.protocol', 'syncdp.stubgen', 'syncdp.cdp_types') "
-        "if m in sys.modules])"
+        "print(sorted(m for m in sys.modules if m.startswith(('syncdp.protocol', "
+        "'syncdp.stubgen', 'syncdp.devtools', 'syncdp.cdp_types'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=str(ROOT), check=True, timeout=30)

@@ -1,4 +1,4 @@
-"""syncdp.protocol and syncdp.stubgen against real headless Chromium (the session ``chromium``
+"""syncdp.protocol and syncdp.devtools.stubgen against real headless Chromium (the session ``chromium``
 fixture: one browser for the module), with the browser's own ``/json/protocol``."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from syncdp.protocol import (
     load_protocol,
     pinned_protocol,
 )
-from syncdp.stubgen import generate_stubs
+from syncdp.devtools.stubgen import generate_stubs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
