@@ -37,6 +37,7 @@ from syncdp.protocol import (
     cache_key,
     check_event_name,
     clear_protocol_cache,
+    load_browser_protocol,
     load_protocol,
     pinned_protocol,
     protocol_of,
@@ -572,6 +573,68 @@ def test_ws_only_endpoint_falls_back_to_the_pinned_protocol(
     discovery_server.protocol_status = 404
     url = "ws://127.0.0.1:%d/devtools/browser/abc" % discovery_server.port
     assert load_protocol(url) is pinned_protocol()
+
+
+# -- one loader for connections and browsers ------------------------------------------------
+
+
+def test_browser_protocol_over_http_asks_nothing_on_the_connection(
+    discovery_server: FakeDiscovery,
+) -> None:
+    asked = Recorder({"product": "FakeChrome/1.0", "protocolVersion": "1.3"})
+    first = load_browser_protocol(discovery_server.port, asked, timeout=5)
+    assert first.product == "FakeChrome/1.0" and "Page.navigate" in first.command_names
+    assert load_browser_protocol("http://127.0.0.1:%d" % discovery_server.port, asked) is first
+    assert asked.calls == []
+    assert discovery_server.count("/json/protocol") == 1
+
+
+def test_browser_protocol_over_a_websocket_is_keyed_by_browser_get_version(
+    discovery_server: FakeDiscovery, dead_port: int
+) -> None:
+    loaded = load_protocol(discovery_server.port)
+    asked = Recorder({"product": "HeadlessFakeChrome/1.0", "protocolVersion": "1.3"})
+    url = "ws://127.0.0.1:%d/devtools/browser/abc" % dead_port  # no HTTP discovery there
+    assert load_browser_protocol(url, asked, timeout=4) is loaded  # from the memory cache
+    assert asked.calls == [("Browser.getVersion", None, 4)]
+
+
+def test_browser_protocol_over_a_websocket_reads_the_disk_cache(
+    discovery_server: FakeDiscovery, dead_port: int, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    load_protocol(discovery_server.port)
+    clear_protocol_cache()  # as if in a new process
+    asked = Recorder({"product": "FakeChrome/1.0", "protocolVersion": "1.3"})
+    url = "ws://127.0.0.1:%d/devtools/browser/abc" % dead_port
+    protocol = load_browser_protocol(url, asked, timeout=4)
+    assert protocol.source == str(tmp_path / "protocol-FakeChrome_1.0_1.3.json.gz")
+    assert discovery_server.count("/json/protocol") == 1
+
+
+def test_browser_protocol_of_an_unknown_remote_is_the_pinned_one(
+    dead_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    asked = Recorder({"product": "OtherBrowser/9.0", "protocolVersion": "1.3"})
+    url = "wss://127.0.0.1:%d/devtools/browser/abc" % dead_port
+    with caplog.at_level(logging.WARNING, logger="syncdp.protocol"):
+        assert load_browser_protocol(url, asked, timeout=2) is pinned_protocol()
+    assert "the browser is OtherBrowser/9.0" in caplog.text
+    assert len(asked.calls) == 1
+
+
+def test_browser_protocol_failures_are_errors_of_their_own(
+    dead_port: int,
+) -> None:
+    with pytest.raises(ProtocolUnavailableError, match="cannot load the CDP protocol"):
+        load_browser_protocol(dead_port, Recorder(), timeout=2)
+    failing = Recorder()
+    failing.error = CommandError("Browser.getVersion", -32000, "no such method")
+    with pytest.raises(CommandError, match="Browser.getVersion"):
+        load_browser_protocol("ws://127.0.0.1:%d/devtools/browser/abc" % dead_port, failing)
+    with pytest.raises(InvalidCommand, match="endpoint must be a port or a URL"):
+        load_browser_protocol(None, Recorder())  # type: ignore[arg-type]
 
 
 # -- cost ------------------------------------------------------------------------------------
