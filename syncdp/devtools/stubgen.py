@@ -99,14 +99,7 @@ def generate_stubs(
     target = os.path.join(out_dir, *parts)
     os.makedirs(target, exist_ok=True)
     header = " from %s. Do not edit." % where(proto)
-    modules: Dict[str, str] = {}
-    used: Set[str] = set()
-    for domain in proto.domains:
-        name = module_name(domain)
-        while name in used or name == "__init__":
-            name += "_"
-        used.add(name)
-        modules[domain] = name
+    modules = _module_names(proto)
     names = DomainNames(proto)
     classes: Dict[str, str] = {}
     contents: Dict[str, str] = {}
@@ -120,14 +113,31 @@ def generate_stubs(
         written.append(_write(os.path.join(target, filename), contents[filename]))
     if len(parts) == 1:
         written.append(_write(os.path.join(target, "py.typed"), ""))
-    keep = {os.path.basename(p) for p in written}
+    _remove_stale(target, {os.path.basename(p) for p in written})
+    logger.info("wrote %d stub files for %s to %s", len(written), where(proto), target)
+    return written
+
+
+def _module_names(protocol: Protocol) -> Dict[str, str]:
+    """Domain -> its module's name, unique within the package."""
+    modules: Dict[str, str] = {}
+    used: Set[str] = set()
+    for domain in protocol.domains:
+        name = module_name(domain)
+        while name in used or name == "__init__":
+            name += "_"
+        used.add(name)
+        modules[domain] = name
+    return modules
+
+
+def _remove_stale(target: str, keep: Set[str]) -> None:
+    """Remove the modules an earlier run generated in ``target`` that this one did not."""
     for filename in sorted(os.listdir(target)):
         path = os.path.join(target, filename)
         if filename.endswith(".py") and filename not in keep and _is_generated(path):
             os.remove(path)
             logger.info("removed the stale stub module %s", path)
-    logger.info("wrote %d stub files for %s to %s", len(written), where(proto), target)
-    return written
 
 
 def _write(path: str, text: str) -> str:

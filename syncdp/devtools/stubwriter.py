@@ -131,12 +131,7 @@ class DomainWriter:
         if not fields:
             return ["%s = _t.Dict[str, _t.Any]" % name] + _docstring(doc, "")
         if not all(f["name"].isidentifier() and not keyword.iskeyword(f["name"]) for f in fields):
-            # Keys that cannot be class attributes: the functional syntax, all keys optional
-            # (Python 3.9's typing has no NotRequired to mix them).
-            items = ", ".join(
-                "%s: %s" % (json.dumps(f["name"]), self.py_type(f, quote=True)) for f in fields
-            )
-            return ["%s = _t.TypedDict(%s, {%s}, total=False)" % (name, json.dumps(name), items)]
+            return self._functional_typed_dict(name, fields)
         required = [f for f in fields if not f.get("optional")]
         optional = [f for f in fields if f.get("optional")]
         lines: List[str] = []
@@ -153,6 +148,14 @@ class DomainWriter:
         lines.extend(_docstring(doc, "    "))
         lines.extend(self._fields(optional if required and optional else fields))
         return lines
+
+    def _functional_typed_dict(self, name: str, fields: Sequence[Mapping[str, Any]]) -> List[str]:
+        # Keys that cannot be class attributes: the functional syntax, all keys optional
+        # (Python 3.9's typing has no NotRequired to mix them).
+        items = ", ".join(
+            "%s: %s" % (json.dumps(f["name"]), self.py_type(f, quote=True)) for f in fields
+        )
+        return ["%s = _t.TypedDict(%s, {%s}, total=False)" % (name, json.dumps(name), items)]
 
     def _fields(self, fields: Sequence[Mapping[str, Any]]) -> List[str]:
         lines: List[str] = []
