@@ -25,7 +25,7 @@ import pytest
 import requests
 import websocket
 
-from syncdp import launcher
+from syncdp.launcher import find as launcher_find
 from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError, InvalidCommand
 from syncdp.launcher import DEFAULT_ARGS, BrowserProcess, LaunchOptions, find_browser
 
@@ -244,7 +244,7 @@ def test_find_browser_nothing_found_lists_everything_tried(
     monkeypatch.setenv("PATH", "")
     monkeypatch.delenv("CHROME_PATH", raising=False)
     monkeypatch.setenv("SYNCDP_BROWSER", str(tmp_path / "bad-env-browser"))
-    monkeypatch.setattr(launcher, "_install_paths", lambda: [fake_install])
+    monkeypatch.setattr(launcher_find, "install_paths", lambda: [fake_install])
     with pytest.raises(BrowserNotFoundError) as info:
         find_browser()
     tried = info.value.tried
@@ -259,7 +259,7 @@ def test_find_browser_nothing_found_lists_everything_tried(
 def test_install_paths_cover_linux_locations() -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("linux paths")
-    paths = launcher._install_paths()
+    paths = launcher_find.install_paths()
     for expected in ("/usr/bin/chromium", "/snap/bin/chromium", "/opt/google/chrome/chrome"):
         assert expected in paths
 
@@ -759,7 +759,7 @@ def test_direct_mode_without_a_watchdog(
     monkeypatch: pytest.MonkeyPatch, fakes: dict[str, str]
 ) -> None:
     # What Windows and frozen applications get: the browser as a direct child.
-    monkeypatch.setattr(launcher, "_usable_python", lambda: None)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
     with BrowserProcess() as proc:
         pid = proc.pid
         assert pid is not None
