@@ -59,7 +59,33 @@ class _State:
         self.owner_pid = os.getpid()
 
 
-def _shutdown(state: _State, grace: float, reason: str) -> None:
+# After a browser asked to close (Browser.close) has not exited in time: its SIGTERM grace.
+_GRACE_AFTER_CLOSE = 1.0
+
+
+def _end_processes(child: BrowserChild, grace: float, closing: bool) -> None:
+    """Signal the browser's process group until nothing is left in it (nothing is reaped).
+
+    ``closing``: the browser was asked to close and is writing its profile (cookies, local
+    storage) on its way out. Signalling the group now would kill the processes still doing
+    that (the network service writes the cookies), so wait up to ``grace`` for the browser's
+    own exit first. Otherwise (or if it does not exit): SIGTERM, ``grace`` s, SIGKILL.
+    """
+    if closing and grace > 0 and not child.wait_exit(grace):
+        logger.info(
+            "browser pid %s did not exit within %gs of being asked to close", child.pid, grace
+        )
+        grace = min(grace, _GRACE_AFTER_CLOSE)
+    if grace > 0 and not child.poll():
+        child.terminate(force=False)
+        if not child.wait_exit(grace):
+            logger.info("browser pid %s ignored SIGTERM for %gs; killing it", child.pid, grace)
+    # Always: renderers and zygotes outlive the browser by ~1.5 s, and a grandchild may
+    # ignore SIGTERM. Still safe: nothing has been reaped yet.
+    child.terminate(force=True)
+
+
+def _shutdown(state: _State, grace: float, reason: str, closing: bool = False) -> None:
     """Stop the browser tree, reap it, join the stderr thread, then clean the profile.
 
     Idempotent and serialized by ``state.lock``; this is also the weakref finalizer. An
@@ -79,15 +105,8 @@ def _shutdown(state: _State, grace: float, reason: str) -> None:
                 logger.warning("browser pid %s %s; killing it", child.pid, reason)
         state.stopping = True
         if not state.released:
-            if grace > 0 and not child.poll():
-                child.terminate(force=False)
-                if not child.wait_exit(grace):
-                    logger.info(
-                        "browser pid %s ignored SIGTERM for %gs; killing it", child.pid, grace
-                    )
-            # Always: renderers and zygotes outlive the browser by ~1.5 s, and a grandchild
-            # may ignore SIGTERM. Still safe: nothing has been reaped yet.
-            child.terminate(force=True)
+            # A temporary profile is removed anyway: no need to wait for it to be written.
+            _end_processes(child, grace, closing and not state.temp_profile)
             # Set before release(): once "q" may have been written, the watchdog may reap
             # the browser and its pgid may be reused, so no retry may signal it again.
             state.released = True
@@ -331,21 +350,27 @@ class BrowserProcess:
             else:
                 tail.changed.wait(min(0.05, remaining))
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0, *, closing: bool = False) -> None:
         """Stop the browser: SIGTERM its process group, wait up to ``timeout`` s, SIGKILL.
 
-        Copes with a browser that has already exited (e.g. after ``Browser.close``). Reaps
-        every process, joins the stderr thread, then removes a temporary profile (a
-        ``user_data_dir`` given in the options is kept). Idempotent; a no-op before
-        :meth:`start`.
+        Copes with a browser that has already exited. Reaps every process, joins the stderr
+        thread, then removes a temporary profile (a ``user_data_dir`` given in the options
+        is kept). Idempotent; a no-op before :meth:`start`.
+
+        A browser only writes its profile (cookies among it) when it closes itself; signals
+        cut that short. To keep a persistent profile (``user_data_dir``), ask the browser to
+        close over CDP (``Browser.close``) and pass ``closing=True``: ``stop`` then waits up
+        to ``timeout`` for its own exit before signalling what is left (renderers, zygotes).
 
         Args:
-            timeout: seconds the browser gets to exit after SIGTERM.
+            timeout: seconds the browser gets to exit on its own (``closing`` with a
+                persistent profile) or after SIGTERM.
+            closing: the browser was asked to close and is on its way out.
         """
         state = self._state
         if state is None:
             return
-        _shutdown(state, timeout, "")
+        _shutdown(state, timeout, "", closing=closing)
         if self._finalizer is not None:
             self._finalizer.detach()
 

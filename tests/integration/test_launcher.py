@@ -612,6 +612,64 @@ def test_stop_kills_a_browser_ignoring_sigterm_and_its_grandchild(
     assert launcher_threads() == []
 
 
+def _fake_pids(proc: BrowserProcess) -> tuple[int, int]:
+    with open(os.path.join(proc.user_data_dir, "fake-pids")) as fh:
+        fake_pid, grandchild = (int(p) for p in fh.read().split())
+    return fake_pid, grandchild
+
+
+def test_stop_closing_lets_the_browser_exit_by_itself_then_kills_the_rest(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    # The fake exits 2 s after publishing its endpoint, writing "Cookies" last; it
+    # ignores SIGTERM, so any signal before its own exit would leave no file and code -9.
+    profile = tmp_path / "profile"
+    proc = BrowserProcess(
+        LaunchOptions(binary_location=fakes["closing"], user_data_dir=str(profile))
+    )
+    proc.start()
+    fake_pid, grandchild = _fake_pids(proc)
+    started = time.monotonic()
+    proc.stop(timeout=10.0, closing=True)
+    assert time.monotonic() - started < 5
+    assert (profile / "Cookies").read_text() == "session=kept\n"
+    assert proc.returncode == 0  # it exited by itself
+    assert not alive(grandchild) and group_members(fake_pid) == []  # the rest was killed
+    assert profile.is_dir() and launcher_threads() == []
+
+
+def test_stop_without_closing_signals_the_browser_at_once(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile"
+    proc = BrowserProcess(
+        LaunchOptions(binary_location=fakes["closing"], user_data_dir=str(profile))
+    )
+    proc.start()
+    fake_pid, _ = _fake_pids(proc)
+    proc.stop(timeout=0.1)  # SIGTERM (ignored), 0.1 s, SIGKILL: well before its own exit
+    assert proc.returncode == -signal.SIGKILL
+    assert not (profile / "Cookies").exists()
+    assert group_members(fake_pid) == []
+
+
+def test_stop_closing_is_bounded_when_the_browser_never_exits(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    proc = BrowserProcess(
+        LaunchOptions(binary_location=fakes["ignore_sigterm"], user_data_dir=str(tmp_path / "p"))
+    )
+    proc.start()
+    fake_pid, grandchild = _fake_pids(proc)
+    started = time.monotonic()
+    proc.stop(timeout=1.0, closing=True)
+    elapsed = time.monotonic() - started
+    # 1 s for its own exit, at most 1 s more after SIGTERM (ignored), then SIGKILL.
+    assert 1.0 <= elapsed < 5, elapsed
+    assert proc.returncode == -signal.SIGKILL
+    assert not alive(grandchild) and group_members(fake_pid) == []
+
+
 def _stop_interrupted_after(proc: BrowserProcess, delay: float) -> None:
     """Call proc.stop() and Ctrl-C it ``delay`` s later (a real SIGINT to this process)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
