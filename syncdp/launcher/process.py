@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import re
 import select
@@ -79,6 +80,19 @@ def usable_python() -> str | None:
         return None
     exe = sys.executable
     return exe if exe and os.path.isfile(exe) else None
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` has data (or EOF) within ``timeout`` s.
+
+    ``poll``, not ``select``: ``select`` refuses descriptors numbered 1024 and up, which a
+    process with many open sockets or files hands out to new pipes.
+    """
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows (no watchdog there anyway)
+        return bool(select.select([fd], [], [], timeout)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
 
 
 def _pid_exists(pid: int) -> bool:
@@ -184,8 +198,7 @@ class WatchdogChild(BrowserChild):
             return
         fd = status.fileno()
         while True:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            if not ready:
+            if not _readable(fd, timeout):
                 return
             data = os.read(fd, 4096)
             if not data:

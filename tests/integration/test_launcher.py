@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -25,9 +26,9 @@ import pytest
 import requests
 import websocket
 
-from syncdp.launcher import find as launcher_find
 from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError, InvalidCommand
 from syncdp.launcher import DEFAULT_ARGS, BrowserProcess, LaunchOptions, find_browser
+from syncdp.launcher import find as launcher_find
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -829,6 +830,31 @@ def test_direct_mode_without_a_watchdog(
         BrowserProcess(LaunchOptions(binary_location=fakes["exit_with_error"])).start()
     assert info.value.returncode == 1
     assert "simulated fatal startup error" in info.value.stderr_tail
+
+
+def test_launch_and_stop_with_descriptors_numbered_above_1024(fakes: dict[str, str]) -> None:
+    # A process with many sockets open hands the launcher's pipes high descriptor numbers,
+    # which select() refuses ("filedescriptor out of range").
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("needs RLIMIT_NOFILE >= 1200")
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        proc = BrowserProcess(LaunchOptions(binary_location=fakes["stderr_only"]))
+        proc.start()
+        try:
+            assert proc.is_running() and proc.port == 45678
+        finally:
+            proc.stop(timeout=1.0)
+        assert not proc.is_running() and proc.returncode is not None
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_start_twice_is_refused(fakes: dict[str, str]) -> None:
