@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-__all__ = ["is_dying"]
+__all__ = ["is_dying", "start_time"]
 
 _PROC_STATUS = os.path.isfile("/proc/self/status")  # Linux procfs
 _PF_EXITING = 0x4  # task flag: in do_exit()
@@ -32,3 +32,15 @@ def is_dying(pid: int | None) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return False
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None (no such process, no procfs).
+
+    With the pid, it names one process for good: a recycled pid has another start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -55,6 +55,7 @@ from typing import IO
 
 from syncdp.exceptions import BrowserLaunchError
 from syncdp.launcher import watchdog
+from syncdp.launcher.linux import is_dying, start_time
 
 __all__ = [
     "BrowserChild",
@@ -185,6 +186,7 @@ class WatchdogChild(BrowserChild):
         self._buffer = b""
         self._status_eof = False
         self._exited = False
+        self._started_at: int | None = None  # the browser's start time: see _still_ours()
 
     def _pump(self, timeout: float) -> None:
         """Read what the watchdog reported, waiting up to ``timeout`` for something."""
@@ -214,6 +216,8 @@ class WatchdogChild(BrowserChild):
         kind, _, value = line.partition(" ")
         if kind == "pid":
             self.pid = int(value)
+            # Read now, while the watchdog keeps the browser unreaped: the pid is ours.
+            self._started_at = start_time(self.pid)
         elif kind == "exit":
             self.returncode = int(value)
             self._exited = True
@@ -229,8 +233,24 @@ class WatchdogChild(BrowserChild):
         if not self._exited and self._status_eof:
             # The watchdog is gone without reporting an exit (killed by someone else):
             # fall back to asking the kernel about the browser itself.
-            self._exited = self.pid is None or not _pid_exists(self.pid)
+            self._exited = not self._still_ours() or is_dying(self.pid)
         return self._exited
+
+    def _still_ours(self) -> bool:
+        """Whether ``self.pid`` still names our browser once the watchdog may be gone.
+
+        While the watchdog lives it keeps the browser unreaped, so the pid (and the process
+        group id) cannot be recycled. Once it is gone (killed), init may reap the browser
+        and the kernel may hand the number to an unrelated process, which must never be
+        signalled: on Linux the start time tells them apart; elsewhere the process must at
+        least still exist and lead its own group, as the browser does.
+        """
+        pid = self.pid
+        if pid is None:
+            return False
+        if self._started_at is not None:
+            return start_time(pid) == self._started_at
+        return _pid_exists(pid) and _is_group_leader(pid)
 
     def _wait_slice(self, timeout: float) -> None:
         if self._status_eof:
@@ -246,8 +266,8 @@ class WatchdogChild(BrowserChild):
         # Safe while the watchdog has not been told "q": it has not reaped the browser, so
         # the pgid (== browser pid) cannot have been reused by an unrelated process.
         sig = signal.SIGKILL if force else signal.SIGTERM
-        if self._helper.poll() is not None and not _is_group_leader(self.pid):
-            return  # watchdog killed from outside and browser reaped: nothing safe to signal
+        if self._helper.poll() is not None and not self._still_ours():
+            return  # watchdog gone and browser reaped: the pid may be someone else's now
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):

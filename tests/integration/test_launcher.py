@@ -736,6 +736,27 @@ def test_is_running_turns_false_as_soon_as_the_browser_is_killed(
     assert group_members(pid) == []
 
 
+def test_stop_after_the_watchdog_was_sigkilled_still_ends_the_browser(
+    fakes: dict[str, str]
+) -> None:
+    # SIGKILL gives the watchdog no chance to take the browser along: the browser runs on,
+    # re-parented, and the owner must still recognise it as its own and end it.
+    proc = BrowserProcess(LaunchOptions(binary_location=fakes["ignore_sigterm"]))
+    proc.start()
+    fake_pid, grandchild = _fake_pids(proc)
+    fields = _stat_fields(fake_pid)
+    assert fields is not None
+    watchdog = int(fields[1])
+    assert watchdog != os.getpid()
+    os.kill(watchdog, signal.SIGKILL)
+    assert wait_until(lambda: not alive(watchdog), 5)
+    assert proc.is_running() and alive(fake_pid)
+    proc.stop(timeout=0.2)
+    assert wait_until(lambda: group_members(fake_pid) == [], 5)
+    assert not alive(grandchild) and not proc.is_running()
+    assert not os.path.exists(proc.user_data_dir) and launcher_threads() == []
+
+
 def test_endpoint_read_from_stderr_when_no_devtoolsactiveport(fakes: dict[str, str]) -> None:
     with BrowserProcess(LaunchOptions(binary_location=fakes["stderr_only"])) as proc:
         assert proc.port == 45678
