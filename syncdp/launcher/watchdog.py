@@ -85,12 +85,20 @@ def _kill_orphans() -> None:
 
 
 def _reap_all(deadline: float) -> None:
+    """Reap children until none is left (or ``deadline``), killing every newcomer.
+
+    Everything here has been SIGKILLed, but a daemon whose parent (a double fork's middle
+    process) was still alive at the first sweep is only re-parented to us once that parent
+    dies: it is killed at the next look, instead of outliving us under PID 1 (holding the
+    owner's stderr pipe open).
+    """
     while time.monotonic() < deadline:
         try:
             got, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if got == 0:
+            _kill_orphans()
             time.sleep(0.02)
 
 
@@ -223,7 +231,7 @@ def main(argv: list[str]) -> int:
     _killpg(pid, signal.SIGKILL)
     exited.wait(5.0)  # the exit is reported before anything is reaped
     _kill_orphans()
-    _reap_all(time.monotonic() + 3.0)
+    _reap_all(time.monotonic() + 8.0)  # bounded: the owner waits 10 s for us
     if command != b"q":
         _clean_profile(mode, profile, pid)
     return 0

@@ -757,6 +757,21 @@ def test_stop_after_the_watchdog_was_sigkilled_still_ends_the_browser(
     assert not os.path.exists(proc.user_data_dir) and launcher_threads() == []
 
 
+def test_stop_kills_a_double_forked_daemon_outside_the_group(fakes: dict[str, str]) -> None:
+    # A double-forked daemon in a session of its own (as Chromium's crashpad handlers are)
+    # escapes the process-group kill; it reaches the watchdog (a subreaper) when its parent
+    # dies, and must not outlive stop() under PID 1 holding the browser's stderr pipe open.
+    proc = BrowserProcess(LaunchOptions(binary_location=fakes["daemon"]))
+    proc.start()
+    middle, daemon = _fake_pids(proc)
+    assert alive(middle) and alive(daemon)
+    started = time.monotonic()
+    proc.stop(timeout=1.0)
+    assert time.monotonic() - started < 3  # no wait for a child that never ends
+    assert wait_until(lambda: not alive(middle) and not alive(daemon), 2)
+    assert launcher_threads() == []  # stderr reached EOF: nobody holds the pipe any more
+
+
 def test_endpoint_read_from_stderr_when_no_devtoolsactiveport(fakes: dict[str, str]) -> None:
     with BrowserProcess(LaunchOptions(binary_location=fakes["stderr_only"])) as proc:
         assert proc.port == 45678
