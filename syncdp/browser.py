@@ -570,6 +570,7 @@ class Chrome(Browser):
         if self._process_used:
             self._stopped = True  # first: other threads get the clear error from now on
         connection = self._connection
+        closing = False
         if connection is not None and connection.connected:
             # Closing the browser drops every socket: a deliberate end, not a loss.
             connection._expect_close()
@@ -578,6 +579,7 @@ class Chrome(Browser):
             for tab_connection in tab_connections:
                 if isinstance(tab_connection, ConnectionHandler):
                     tab_connection._expect_close()
+            closing = True
             try:
                 connection.send("Browser.close", timeout=2)
             except (SyncdpError, OSError):
@@ -587,7 +589,9 @@ class Chrome(Browser):
         # shutdown is resumable, see syncdp.launcher).
         self._close_connections()
         self._connection = None
-        self._process.stop(timeout)
+        # closing: the browser writes its profile (cookies) on its way out; the process
+        # is only signalled once it has exited or ``timeout`` has passed.
+        self._process.stop(timeout, closing=closing)
 
     def __enter__(self) -> "Chrome":
         return self.start()

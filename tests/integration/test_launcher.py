@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -25,9 +26,9 @@ import pytest
 import requests
 import websocket
 
-from syncdp import launcher
 from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError, InvalidCommand
 from syncdp.launcher import DEFAULT_ARGS, BrowserProcess, LaunchOptions, find_browser
+from syncdp.launcher import find as launcher_find
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -244,7 +245,7 @@ def test_find_browser_nothing_found_lists_everything_tried(
     monkeypatch.setenv("PATH", "")
     monkeypatch.delenv("CHROME_PATH", raising=False)
     monkeypatch.setenv("SYNCDP_BROWSER", str(tmp_path / "bad-env-browser"))
-    monkeypatch.setattr(launcher, "_install_paths", lambda: [fake_install])
+    monkeypatch.setattr(launcher_find, "install_paths", lambda: [fake_install])
     with pytest.raises(BrowserNotFoundError) as info:
         find_browser()
     tried = info.value.tried
@@ -259,7 +260,7 @@ def test_find_browser_nothing_found_lists_everything_tried(
 def test_install_paths_cover_linux_locations() -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("linux paths")
-    paths = launcher._install_paths()
+    paths = launcher_find.install_paths()
     for expected in ("/usr/bin/chromium", "/snap/bin/chromium", "/opt/google/chrome/chrome"):
         assert expected in paths
 
@@ -612,6 +613,64 @@ def test_stop_kills_a_browser_ignoring_sigterm_and_its_grandchild(
     assert launcher_threads() == []
 
 
+def _fake_pids(proc: BrowserProcess) -> tuple[int, int]:
+    with open(os.path.join(proc.user_data_dir, "fake-pids")) as fh:
+        fake_pid, grandchild = (int(p) for p in fh.read().split())
+    return fake_pid, grandchild
+
+
+def test_stop_closing_lets_the_browser_exit_by_itself_then_kills_the_rest(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    # The fake exits 2 s after publishing its endpoint, writing "Cookies" last; it
+    # ignores SIGTERM, so any signal before its own exit would leave no file and code -9.
+    profile = tmp_path / "profile"
+    proc = BrowserProcess(
+        LaunchOptions(binary_location=fakes["closing"], user_data_dir=str(profile))
+    )
+    proc.start()
+    fake_pid, grandchild = _fake_pids(proc)
+    started = time.monotonic()
+    proc.stop(timeout=10.0, closing=True)
+    assert time.monotonic() - started < 5
+    assert (profile / "Cookies").read_text() == "session=kept\n"
+    assert proc.returncode == 0  # it exited by itself
+    assert not alive(grandchild) and group_members(fake_pid) == []  # the rest was killed
+    assert profile.is_dir() and launcher_threads() == []
+
+
+def test_stop_without_closing_signals_the_browser_at_once(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    profile = tmp_path / "profile"
+    proc = BrowserProcess(
+        LaunchOptions(binary_location=fakes["closing"], user_data_dir=str(profile))
+    )
+    proc.start()
+    fake_pid, _ = _fake_pids(proc)
+    proc.stop(timeout=0.1)  # SIGTERM (ignored), 0.1 s, SIGKILL: well before its own exit
+    assert proc.returncode == -signal.SIGKILL
+    assert not (profile / "Cookies").exists()
+    assert group_members(fake_pid) == []
+
+
+def test_stop_closing_is_bounded_when_the_browser_never_exits(
+    fakes: dict[str, str], tmp_path: Path
+) -> None:
+    proc = BrowserProcess(
+        LaunchOptions(binary_location=fakes["ignore_sigterm"], user_data_dir=str(tmp_path / "p"))
+    )
+    proc.start()
+    fake_pid, grandchild = _fake_pids(proc)
+    started = time.monotonic()
+    proc.stop(timeout=1.0, closing=True)
+    elapsed = time.monotonic() - started
+    # 1 s for its own exit, at most 1 s more after SIGTERM (ignored), then SIGKILL.
+    assert 1.0 <= elapsed < 5, elapsed
+    assert proc.returncode == -signal.SIGKILL
+    assert not alive(grandchild) and group_members(fake_pid) == []
+
+
 def _stop_interrupted_after(proc: BrowserProcess, delay: float) -> None:
     """Call proc.stop() and Ctrl-C it ``delay`` s later (a real SIGINT to this process)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -675,6 +734,42 @@ def test_is_running_turns_false_as_soon_as_the_browser_is_killed(
         assert not proc.is_running()  # at once, not when the watchdog gets round to it
         assert proc.returncode == -signal.SIGKILL  # and the exit status is there to read
     assert group_members(pid) == []
+
+
+def test_stop_after_the_watchdog_was_sigkilled_still_ends_the_browser(
+    fakes: dict[str, str]
+) -> None:
+    # SIGKILL gives the watchdog no chance to take the browser along: the browser runs on,
+    # re-parented, and the owner must still recognise it as its own and end it.
+    proc = BrowserProcess(LaunchOptions(binary_location=fakes["ignore_sigterm"]))
+    proc.start()
+    fake_pid, grandchild = _fake_pids(proc)
+    fields = _stat_fields(fake_pid)
+    assert fields is not None
+    watchdog = int(fields[1])
+    assert watchdog != os.getpid()
+    os.kill(watchdog, signal.SIGKILL)
+    assert wait_until(lambda: not alive(watchdog), 5)
+    assert proc.is_running() and alive(fake_pid)
+    proc.stop(timeout=0.2)
+    assert wait_until(lambda: group_members(fake_pid) == [], 5)
+    assert not alive(grandchild) and not proc.is_running()
+    assert not os.path.exists(proc.user_data_dir) and launcher_threads() == []
+
+
+def test_stop_kills_a_double_forked_daemon_outside_the_group(fakes: dict[str, str]) -> None:
+    # A double-forked daemon in a session of its own (as Chromium's crashpad handlers are)
+    # escapes the process-group kill; it reaches the watchdog (a subreaper) when its parent
+    # dies, and must not outlive stop() under PID 1 holding the browser's stderr pipe open.
+    proc = BrowserProcess(LaunchOptions(binary_location=fakes["daemon"]))
+    proc.start()
+    middle, daemon = _fake_pids(proc)
+    assert alive(middle) and alive(daemon)
+    started = time.monotonic()
+    proc.stop(timeout=1.0)
+    assert time.monotonic() - started < 3  # no wait for a child that never ends
+    assert wait_until(lambda: not alive(middle) and not alive(daemon), 2)
+    assert launcher_threads() == []  # stderr reached EOF: nobody holds the pipe any more
 
 
 def test_endpoint_read_from_stderr_when_no_devtoolsactiveport(fakes: dict[str, str]) -> None:
@@ -759,7 +854,7 @@ def test_direct_mode_without_a_watchdog(
     monkeypatch: pytest.MonkeyPatch, fakes: dict[str, str]
 ) -> None:
     # What Windows and frozen applications get: the browser as a direct child.
-    monkeypatch.setattr(launcher, "_usable_python", lambda: None)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
     with BrowserProcess() as proc:
         pid = proc.pid
         assert pid is not None
@@ -771,6 +866,31 @@ def test_direct_mode_without_a_watchdog(
         BrowserProcess(LaunchOptions(binary_location=fakes["exit_with_error"])).start()
     assert info.value.returncode == 1
     assert "simulated fatal startup error" in info.value.stderr_tail
+
+
+def test_launch_and_stop_with_descriptors_numbered_above_1024(fakes: dict[str, str]) -> None:
+    # A process with many sockets open hands the launcher's pipes high descriptor numbers,
+    # which select() refuses ("filedescriptor out of range").
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("needs RLIMIT_NOFILE >= 1200")
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        proc = BrowserProcess(LaunchOptions(binary_location=fakes["stderr_only"]))
+        proc.start()
+        try:
+            assert proc.is_running() and proc.port == 45678
+        finally:
+            proc.stop(timeout=1.0)
+        assert not proc.is_running() and proc.returncode is not None
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_start_twice_is_refused(fakes: dict[str, str]) -> None:

@@ -1,0 +1,126 @@
+"""Find a Chromium-family browser executable: an explicit path, the environment, ``PATH``,
+then the usual install locations of this platform."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+
+from syncdp.exceptions import BrowserNotFoundError
+
+__all__ = ["BROWSER_NAMES", "ENV_VARS", "find_browser", "install_paths"]
+
+logger = logging.getLogger(__name__)
+
+#: Executable names looked up on ``PATH``, in order of preference.
+BROWSER_NAMES: tuple[str, ...] = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+    "google-chrome-beta",
+    "google-chrome-unstable",
+    "msedge",
+    "microsoft-edge",
+    "microsoft-edge-stable",
+)
+
+#: Environment variables naming the executable, read in this order.
+ENV_VARS: tuple[str, ...] = ("SYNCDP_BROWSER", "CHROME_PATH")
+
+
+def install_paths() -> list[str]:
+    """The usual install locations for this platform, in order of preference."""
+    if sys.platform == "darwin":
+        home = os.path.expanduser("~")
+        apps = [
+            "Google Chrome.app/Contents/MacOS/Google Chrome",
+            "Chromium.app/Contents/MacOS/Chromium",
+            "Google Chrome Canary.app/Contents/MacOS/Google Chrome Canary",
+            "Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
+        ]
+        return [
+            os.path.join(root, app)
+            for root in ("/Applications", home + "/Applications")
+            for app in apps
+        ]
+    if sys.platform == "win32":
+        roots = [
+            os.environ.get(name) for name in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")
+        ]
+        suffixes = [
+            r"Google\Chrome\Application\chrome.exe",
+            r"Chromium\Application\chrome.exe",
+            r"Microsoft\Edge\Application\msedge.exe",
+        ]
+        return [os.path.join(root, suffix) for root in roots if root for suffix in suffixes]
+    return [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+        "/usr/bin/google-chrome-stable",
+        "/snap/bin/chromium",
+        "/opt/google/chrome/chrome",
+        "/usr/local/bin/chromium",
+        "/opt/microsoft/msedge/msedge",
+        "/usr/lib/chromium/chromium",
+    ]
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _resolve(candidate: str) -> str | None:
+    """``candidate`` if it is an executable path, or a bare name found on ``PATH``."""
+    candidate = os.path.expanduser(candidate)
+    if os.sep in candidate or (os.altsep is not None and os.altsep in candidate):
+        return candidate if _is_executable(candidate) else None
+    return shutil.which(candidate)
+
+
+def find_browser(binary_location: str | None = None) -> str:
+    """Find a Chromium-family browser executable.
+
+    Looks at, in order: ``binary_location``; the ``SYNCDP_BROWSER`` and ``CHROME_PATH``
+    environment variables; the names in :data:`BROWSER_NAMES` on ``PATH``; the usual
+    install locations of this platform. An explicit ``binary_location`` is final: when it
+    is not an executable file nothing else is tried. An environment variable pointing
+    nowhere is logged and skipped.
+
+    Args:
+        binary_location: a path, or a bare name looked up on ``PATH``.
+
+    Returns:
+        The path of the executable.
+
+    Raises:
+        BrowserNotFoundError: nothing was found; ``tried`` lists every path and name looked at.
+    """
+    if binary_location:
+        found = _resolve(binary_location)
+        if found is None:
+            raise BrowserNotFoundError([binary_location])
+        return found
+    tried: list[str] = []
+    for var in ENV_VARS:
+        value = os.environ.get(var)
+        if value:
+            found = _resolve(value)
+            if found is not None:
+                return found
+            logger.warning("%s=%r is not an executable; ignoring it", var, value)
+            tried.append(value)
+    for name in BROWSER_NAMES:
+        tried.append(name)
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    for path in install_paths():
+        tried.append(path)
+        if _is_executable(path):
+            return path
+    raise BrowserNotFoundError(tried)
