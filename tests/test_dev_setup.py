@@ -130,7 +130,8 @@ def test_dev_installs_tox_into_a_project_local_virtualenv(
     config = (tree / ".venv-tox" / "pyvenv.cfg").read_text()
     system_python = os.path.realpath(shutil.which("python3", path=os.defpath) or "")
     home = re.search(r"^home = (.*)$", config, re.M)
-    assert home is not None and home.group(1).strip() == os.path.dirname(system_python), config
+    assert home is not None, config
+    assert os.path.realpath(home.group(1).strip()) == os.path.dirname(system_python), config
     assert (tree / ".venv-tox" / "bin" / "tox").exists()
 
 
