@@ -169,6 +169,22 @@ def test_dev_finds_every_installed_cpython(
 
 
 @bootstrap
+def test_dev_finds_the_system_python_on_a_machine_without_pyenv(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]", tmp_path: Path
+) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    env = _bare_env(HOME=str(tmp_path))  # no ~/.pyenv there
+    env.pop("PYENV_ROOT", None)
+    envs = ",".join("py" + v.replace(".", "") for v in SUPPORTED)
+    result = _dev(tree, "config", "-e", envs, "-k", "py_dot_ver", env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    found = re.findall(r"^py_dot_ver = (\d+\.\d+)$", result.stdout, re.M)
+    on_path = [v for v in SUPPORTED if shutil.which("python" + v, path=os.defpath)]
+    assert found == on_path, result.stdout
+    assert "PathError" not in result.stdout
+
+
+@bootstrap
 def test_in_ci_a_missing_supported_python_fails_instead_of_being_skipped(
     tree: Path, first_run: "subprocess.CompletedProcess[str]", tmp_path: Path
 ) -> None:
