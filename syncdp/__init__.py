@@ -10,9 +10,7 @@ Blocking calls, no event loop: for scripts, notebooks and threaded code::
         title = tab.execute_script("return document.title")
 """
 
-from __future__ import annotations
-
-import logging
+import logging as _logging
 
 from syncdp import exceptions
 from syncdp.browser import Browser, Chrome, connect
@@ -84,4 +82,4 @@ __all__ = [
     "DialogOpenError",
 ]
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

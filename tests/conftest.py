@@ -7,6 +7,12 @@
   and ``.ws_url``. Skips when ``/usr/bin/chromium`` (or ``$SYNCDP_TEST_CHROMIUM``) is
   missing. The process group is killed and the profile removed at session end.
 * an autouse guard that fails any test leaving ``syncdp-*`` threads behind.
+* an autouse (session) fixture that makes SIGINT raise ``KeyboardInterrupt`` even when pytest
+  was started with SIGINT ignored (a shell's ``&``, ``nohup``, some CI runners), so the
+  Ctrl-C tests test syncdp, not the runner; child processes started by tests then get the
+  default disposition back too.
+* ``SYNCDP_TEST_BOOTSTRAP=1`` runs the tests marked ``bootstrap`` (the set-up from a bare
+  ``PATH``: minutes, and once per machine, not once per Python: ``tox -e bootstrap``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,40 @@ CHROMIUM_FLAGS = [
 ]
 THREAD_PREFIX = "syncdp-"
 LEAK_GRACE = 3.0  # seconds a test's syncdp threads get to finish after it returns
+
+
+# -- SIGINT as a terminal delivers it ------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """Restore Python's SIGINT handler when the runner started pytest with SIGINT ignored.
+
+    A process started with SIGINT ignored keeps it ignored: ``os.kill(os.getpid(), SIGINT)``
+    and ``_thread.interrupt_main()`` then do nothing, and children inherit the ignoring. With
+    a handler installed here, signals land again, and exec() resets the disposition of a
+    handled signal to the default, so subprocesses (kernels, examples) get Ctrl-C back too.
+    Session scope: it is in place before any module fixture starts a subprocess.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, signal.SIG_DFL, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous in (signal.SIG_IGN, signal.SIG_DFL):
+            signal.signal(signal.SIGINT, previous)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """Skip the ``bootstrap`` tests unless ``SYNCDP_TEST_BOOTSTRAP=1`` asks for them."""
+    if os.environ.get("SYNCDP_TEST_BOOTSTRAP") == "1":
+        return
+    skip = pytest.mark.skip(reason="set-up test: runs once per machine with SYNCDP_TEST_BOOTSTRAP=1 "
+                                   "(tox -e bootstrap), not once per Python")
+    for item in items:
+        if item.get_closest_marker("bootstrap") is not None:
+            item.add_marker(skip)
 
 
 # -- thread-leak guard -------------------------------------------------------------------

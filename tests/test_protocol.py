@@ -536,7 +536,8 @@ def test_cache_dir_from_the_environment(
     assert len(list((tmp_path / "cache").glob("protocol-*.json.gz"))) == 1
 
 
-@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(b"{\"no\": 1}")])
+@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(b"{\"no\": 1}")],
+                         ids=["not gzip", "gzip of another JSON"])  # stable ids: xdist workers compare them
 def test_corrupt_cache_file_is_ignored_with_a_warning(
     discovery_server: FakeDiscovery, tmp_path: Path, content: bytes
 ) -> None:

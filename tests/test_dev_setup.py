@@ -1,0 +1,215 @@
+"""The README's set-up and the environment the suite runs in.
+
+* ``bootstrap`` tests run ``./dev`` (the README's two commands) in a copy of this tree with
+  ``PATH`` cut down to the system default (``os.defpath``): only the distribution's
+  ``python3`` is there. They take minutes and use the network (PyPI), so they run once per
+  machine, in ``tox -e bootstrap`` (``SYNCDP_TEST_BOOTSTRAP=1``), not once per Python.
+* The SIGINT tests check that a runner started with SIGINT ignored (a shell's ``&``, ``nohup``,
+  some CI runners) does not make the Ctrl-C tests fail (``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SUPPORTED = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+# A stock machine's environment: PATH and HOME, plus what a user sets to reach PyPI.
+PASSED_THROUGH = re.compile(
+    r"^(HOME|USER|LANG|LC_ALL|TMPDIR|PYENV_ROOT|PIP_.*|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy"
+    r"|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE)$"
+)
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".tox", ".venv*", "__pycache__", "*.egg-info", "build", "dist", ".mypy_cache",
+    ".ruff_cache", ".pytest_cache", "typings", "*.png", "*.pdf",
+)
+
+
+# -- SIGINT ------------------------------------------------------------------------------------
+
+
+def test_sigint_raises_keyboard_interrupt_in_a_test() -> None:
+    deadline = time.monotonic() + 5
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        while time.monotonic() < deadline:  # the handler runs between bytecodes, at once
+            time.sleep(0.01)
+
+
+def test_subprocesses_of_a_test_get_ctrl_c_back() -> None:
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert result.stdout.strip() == "True"
+
+
+def test_ctrl_c_tests_pass_when_the_runner_ignores_sigint() -> None:
+    this = Path(__file__).relative_to(REPO_ROOT)
+    tests = ["%s::%s" % (this, name) for name in (
+        "test_sigint_raises_keyboard_interrupt_in_a_test",
+        "test_subprocesses_of_a_test_get_ctrl_c_back",
+    )]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *tests],
+        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `nohup` does
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+# -- ./dev from a bare PATH ------------------------------------------------------------------
+
+bootstrap = pytest.mark.bootstrap
+
+
+def _bare_env(**extra: str) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if PASSED_THROUGH.match(k)}
+    env["PATH"] = os.defpath
+    env.update(extra)
+    return env
+
+
+def _dev(tree: Path, *args: str, env: Optional[Dict[str, str]] = None,
+         timeout: float = 900) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(
+        [str(tree / "dev"), *args], cwd=str(tree), env=_bare_env() if env is None else env,
+        capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of this working tree without any virtualenv, like a fresh clone."""
+    if not shutil.which("python3", path=os.defpath):
+        pytest.skip("no python3 on the system PATH %s" % os.defpath)
+    dest = tmp_path_factory.mktemp("clone") / "syncdp"
+    shutil.copytree(str(REPO_ROOT), str(dest), ignore=COPY_IGNORE, symlinks=True)
+    yield dest
+
+
+@pytest.fixture(scope="module")
+def first_run(tree: Path) -> "subprocess.CompletedProcess[str]":
+    return _dev(tree, "--version")
+
+
+def _installed_minor_versions() -> List[str]:
+    """Supported CPython versions on this machine: pyenv's, and python3.X on the system PATH."""
+    found = set()
+    roots = [os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")]
+    for root in roots:
+        versions = os.path.join(root, "versions")
+        for name in os.listdir(versions) if os.path.isdir(versions) else []:
+            minor = ".".join(name.split(".")[:2])
+            if minor in SUPPORTED and os.path.exists(os.path.join(versions, name, "bin", "python3")):
+                found.add(minor)
+    for minor in SUPPORTED:
+        if shutil.which("python" + minor, path=os.defpath):
+            found.add(minor)
+    return sorted(found, key=lambda v: tuple(map(int, v.split("."))))
+
+
+@bootstrap
+def test_dev_installs_tox_into_a_project_local_virtualenv(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]"
+) -> None:
+    assert first_run.returncode == 0, first_run.stdout + first_run.stderr
+    assert re.search(r"^\d+\.\d+", first_run.stdout), first_run.stdout  # tox's version
+    assert "creating the project-local virtualenv %s" % (tree / ".venv-tox") in first_run.stderr
+    config = (tree / ".venv-tox" / "pyvenv.cfg").read_text()
+    system_python = os.path.realpath(shutil.which("python3", path=os.defpath) or "")
+    home = re.search(r"^home = (.*)$", config, re.M)
+    assert home is not None, config
+    assert os.path.realpath(home.group(1).strip()) == os.path.dirname(system_python), config
+    assert (tree / ".venv-tox" / "bin" / "tox").exists()
+
+
+@bootstrap
+def test_the_virtualenv_is_git_ignored() -> None:
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".venv-tox/bin/tox"],
+                             cwd=str(REPO_ROOT), check=False)
+    assert ignored.returncode == 0
+
+
+@bootstrap
+def test_dev_reuses_the_virtualenv_on_the_next_run(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]"
+) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    again = _dev(tree, "--version", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "creating" not in again.stderr and "installing" not in again.stderr, again.stderr
+
+
+@bootstrap
+def test_dev_finds_every_installed_cpython(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]"
+) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    envs = ",".join("py" + v.replace(".", "") for v in SUPPORTED)
+    result = _dev(tree, "config", "-e", envs, "-k", "py_dot_ver", timeout=300)
+    assert result.returncode == 0, result.stderr
+    found = re.findall(r"^py_dot_ver = (\d+\.\d+)$", result.stdout, re.M)
+    installed = _installed_minor_versions()
+    assert installed, "no supported CPython on this machine?"
+    assert sorted(found, key=lambda v: tuple(map(int, v.split(".")))) == installed, result.stdout
+
+
+@bootstrap
+def test_dev_finds_the_system_python_on_a_machine_without_pyenv(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]", tmp_path: Path
+) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    env = _bare_env(HOME=str(tmp_path))  # no ~/.pyenv there
+    env.pop("PYENV_ROOT", None)
+    envs = ",".join("py" + v.replace(".", "") for v in SUPPORTED)
+    result = _dev(tree, "config", "-e", envs, "-k", "py_dot_ver", env=env, timeout=300)
+    # (tox config exits non-zero when a value could not be had: here, the missing Pythons)
+    found = re.findall(r"^py_dot_ver = (\d+\.\d+)$", result.stdout, re.M)
+    on_path = [v for v in SUPPORTED if shutil.which("python" + v, path=os.defpath)]
+    assert found == on_path, result.stdout
+    assert "PathError" not in result.stdout
+
+
+@bootstrap
+def test_in_ci_a_missing_supported_python_fails_instead_of_being_skipped(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]", tmp_path: Path
+) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    missing = [v for v in SUPPORTED if not shutil.which("python" + v, path=os.defpath)]
+    if not missing:
+        pytest.skip("every supported Python is on the system PATH")
+    env_name = "py" + missing[0].replace(".", "")
+    no_pyenv = str(tmp_path / "no-pyenv")  # hides pyenv's interpreters
+    locally = _dev(tree, "run", "-e", env_name, "--notest", env=_bare_env(PYENV_ROOT=no_pyenv))
+    assert "%s: SKIP" % env_name in locally.stdout, locally.stdout + locally.stderr
+    assert "FAIL" not in locally.stdout
+    in_ci = _dev(tree, "run", "-e", env_name, "--notest",
+                 env=_bare_env(PYENV_ROOT=no_pyenv, CI="true"))
+    assert in_ci.returncode != 0, in_ci.stdout
+    assert "%s: FAIL" % env_name in in_ci.stdout, in_ci.stdout + in_ci.stderr
+    assert "could not find python interpreter" in in_ci.stdout
+
+
+@bootstrap
+def test_the_demo_command_runs_from_a_bare_path(
+    tree: Path, first_run: "subprocess.CompletedProcess[str]"
+) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    result = _dev(tree, "-e", "demo")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "clicked the button" in result.stdout
+    assert "nothing left running" in result.stdout

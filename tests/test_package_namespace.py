@@ -1,0 +1,20 @@
+"""``import syncdp``: what ``dir(syncdp)`` shows a newcomer exploring the package."""
+
+from __future__ import annotations
+
+import syncdp
+
+
+def test_dir_shows_no_stray_module_level_imports() -> None:
+    names = set(dir(syncdp))
+    assert "annotations" not in names  # a ``from __future__`` import
+    assert "logging" not in names
+
+
+def test_every_public_name_is_importable_and_listed() -> None:
+    public = {name for name in dir(syncdp) if not name.startswith("_")}
+    for name in syncdp.__all__:
+        assert hasattr(syncdp, name), name
+    # Whatever else dir() shows is a subpackage or module of syncdp, not a borrowed name.
+    for name in public - set(syncdp.__all__):
+        assert getattr(syncdp, name).__name__.startswith("syncdp."), name
