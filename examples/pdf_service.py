@@ -30,25 +30,34 @@ Ctrl-C stops it (the browser and its temporary profile go with it).
 
 Import: :func:`make_server` returns a started-browser, not-yet-serving :class:`PdfService`
 (call ``serve_forever()`` in a thread); :func:`serve` runs one until Ctrl-C.
+
+WSGI (gunicorn, uWSGI, mod_wsgi): ``app`` is the same service as a WSGI application, with
+one browser per worker process, launched by the process's first request (never at import:
+a browser does not survive the ``fork`` that makes workers, see docs/deployment.md)::
+
+    gunicorn --chdir examples --workers 2 --worker-class gthread --threads 4 pdf_service:app
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import http
 import http.server
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
 import threading
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from syncdp import Browser, Chrome, NavigationError, SyncdpError
 
-__all__ = ["PdfService", "make_server", "serve", "main"]
+__all__ = ["PdfService", "WsgiPdfService", "app", "make_server", "serve", "main"]
 
 logger = logging.getLogger("pdf_service")
 
@@ -192,6 +201,67 @@ class PdfService(http.server.ThreadingHTTPServer):
         with self._lock:
             return self._documents.get(token)
 
+    def answer_pdf_request(
+        self, content_type: str, length: Optional[str], read: Callable[[int], bytes]
+    ) -> Tuple[int, str, bytes]:
+        """``POST /pdf``, whatever server received it: ``(status, content type, body)``.
+
+        Args:
+            content_type: the request's ``Content-Type`` header.
+            length: its ``Content-Length`` header.
+            read: reads that many bytes of the request body.
+        """
+        try:
+            return 200, "application/pdf", self._render_request(content_type, length, read)
+        except RequestError as exc:
+            status, message = exc.status, str(exc)
+        except NavigationError as exc:
+            status, message = 422, str(exc)
+        except TimeoutError as exc:  # CommandTimeoutError / EventTimeoutError
+            status, message = 504, str(exc)
+        except SyncdpError as exc:
+            logger.warning("rendering failed: %s", exc)
+            status, message = 502, "%s: %s" % (type(exc).__name__, exc)
+        return status, "application/json", json.dumps({"error": message}).encode("utf-8")
+
+    def _render_request(
+        self, content_type: str, length_header: Optional[str], read: Callable[[int], bytes]
+    ) -> bytes:
+        try:
+            length = int(length_header or "")
+        except ValueError:
+            raise RequestError(411, "a Content-Length header is required") from None
+        if not 0 < length <= MAX_BODY:
+            raise RequestError(413, "the body must have 1 to %d bytes" % MAX_BODY)
+        body = read(length)
+        content_type = content_type.split(";")[0].strip().lower()
+        if content_type == "text/html":
+            return self.render(html=body)
+        if content_type != "application/json":
+            raise RequestError(415, "send text/html or application/json, not %r" % content_type)
+        try:
+            request: Any = json.loads(body)
+        except ValueError as exc:
+            raise RequestError(400, "invalid JSON: %s" % exc) from None
+        if not isinstance(request, dict) or ("html" in request) == ("url" in request):
+            raise RequestError(400, 'post {"html": "..."} or {"url": "..."}')
+        landscape = bool(request.get("landscape", False))
+        if "html" in request:
+            if not isinstance(request["html"], str):
+                raise RequestError(400, '"html" must be a string')
+            return self.render(html=request["html"].encode("utf-8"), landscape=landscape)
+        if not isinstance(request["url"], str):
+            raise RequestError(400, '"url" must be a string')
+        return self.render(url=self.check_url(request["url"]), landscape=landscape)
+
+    def health(self) -> Tuple[int, Dict[str, Any]]:
+        """``GET /health``: 200 and the browser's product, or 503 and why not."""
+        try:
+            product = self.browser.version()["product"]
+        except SyncdpError as exc:
+            return 503, {"ok": False, "error": str(exc)}
+        return 200, {"ok": True, "browser": product}
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def server_close(self) -> None:
@@ -214,12 +284,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self._send(200, "text/html; charset=utf-8", html)
         elif path == "/health":
-            try:
-                product = self.server.browser.version()["product"]
-            except SyncdpError as exc:
-                self._json(503, {"ok": False, "error": str(exc)})
-            else:
-                self._json(200, {"ok": True, "browser": product})
+            self._json(*self.server.health())
         elif path == "/stats":
             self._json(200, self.server.stats())
         elif path == "/":
@@ -232,47 +297,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != "/pdf":
             self._json(404, {"error": "POST to /pdf"})
             return
-        try:
-            pdf = self._render()
-        except RequestError as exc:
-            self._json(exc.status, {"error": str(exc)})
-        except NavigationError as exc:
-            self._json(422, {"error": str(exc)})
-        except TimeoutError as exc:  # CommandTimeoutError / EventTimeoutError
-            self._json(504, {"error": str(exc)})
-        except SyncdpError as exc:
-            logger.warning("rendering failed: %s", exc)
-            self._json(502, {"error": "%s: %s" % (type(exc).__name__, exc)})
-        else:
-            self._send(200, "application/pdf", pdf)
-
-    def _render(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or "")
-        except ValueError:
-            raise RequestError(411, "a Content-Length header is required") from None
-        if not 0 < length <= MAX_BODY:
-            raise RequestError(413, "the body must have 1 to %d bytes" % MAX_BODY)
-        body = self.rfile.read(length)
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type == "text/html":
-            return self.server.render(html=body)
-        if content_type != "application/json":
-            raise RequestError(415, "send text/html or application/json, not %r" % content_type)
-        try:
-            request: Any = json.loads(body)
-        except ValueError as exc:
-            raise RequestError(400, "invalid JSON: %s" % exc) from None
-        if not isinstance(request, dict) or ("html" in request) == ("url" in request):
-            raise RequestError(400, 'post {"html": "..."} or {"url": "..."}')
-        landscape = bool(request.get("landscape", False))
-        if "html" in request:
-            if not isinstance(request["html"], str):
-                raise RequestError(400, '"html" must be a string')
-            return self.server.render(html=request["html"].encode("utf-8"), landscape=landscape)
-        if not isinstance(request["url"], str):
-            raise RequestError(400, '"url" must be a string')
-        return self.server.render(url=self.server.check_url(request["url"]), landscape=landscape)
+        self._send(*self.server.answer_pdf_request(
+            self.headers.get("Content-Type") or "", self.headers.get("Content-Length"),
+            self.rfile.read,
+        ))
 
     def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
@@ -287,6 +315,90 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         logger.info("%s " + format, self.address_string(), *args)
+
+
+# -- WSGI: the same service in the worker processes of gunicorn, uWSGI, mod_wsgi -------------
+
+
+class WsgiPdfService:
+    """The PDF service as a WSGI application, with one browser per worker process.
+
+    The first request a process serves launches its browser and a private document server:
+    a :class:`PdfService` on 127.0.0.1 (port 0) that the browser loads posted documents
+    from. (Not from the WSGI server's own port: there, the browser's request could reach
+    another worker process, or wait behind the request that made it in a ``sync`` worker.)
+    Nothing starts at import, and a service inherited across ``fork`` (gunicorn's
+    ``--preload``) is never used or stopped by the child. The browser stops when the
+    process exits normally (SIGTERM, a worker recycled by ``--max-requests``), and syncdp's
+    launcher watchdog stops it when the process is killed.
+
+    Args:
+        options: for :func:`make_server` (``max_tabs``, ``render_timeout``, ...).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self._lock = threading.Lock()  # guards the three attributes below
+        self._service: Optional[PdfService] = None
+        self._thread: Optional[threading.Thread] = None
+        self._pid: Optional[int] = None
+
+    def service(self) -> PdfService:
+        """This process's service (browser and document server), started on first use."""
+        with self._lock:
+            if self._service is None or self._pid != os.getpid():
+                service = make_server("127.0.0.1", 0, **self.options)
+                thread = threading.Thread(target=service.serve_forever, name="pdf-documents",
+                                          kwargs={"poll_interval": 0.2}, daemon=True)
+                thread.start()
+                self._service, self._thread, self._pid = service, thread, os.getpid()
+                atexit.register(self.close)
+                logger.info("process %d: browser started, documents at %s", os.getpid(), service.url)
+            return self._service
+
+    def close(self) -> None:
+        """Stop this process's document server and browser, if it started them."""
+        with self._lock:
+            service, thread = self._service, self._thread
+            if service is None or thread is None or self._pid != os.getpid():
+                return
+            self._service = self._thread = None
+        service.shutdown()
+        thread.join(10)
+        service.server_close()  # stops the browser
+
+    def __call__(
+        self, environ: Dict[str, Any], start_response: Callable[..., Any]
+    ) -> List[bytes]:
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+        extra: List[Tuple[str, str]] = []
+        if (method, path) == ("POST", "/pdf"):
+            service = self.service()
+            status, content_type, body = service.answer_pdf_request(
+                environ.get("CONTENT_TYPE", ""), environ.get("CONTENT_LENGTH"),
+                environ["wsgi.input"].read,
+            )
+            # Which process rendered, and how many documents it has rendered at once: more
+            # than one in a gevent worker means its renders yield to each other.
+            extra = [("X-Worker-Pid", str(os.getpid())),
+                     ("X-Max-In-Flight", str(service.stats()["max_in_flight"]))]
+        elif (method, path) == ("GET", "/health"):
+            status, value = self.service().health()
+            content_type, body = "application/json", json.dumps(value).encode("utf-8")
+        elif (method, path) == ("GET", "/stats"):
+            value = dict(self.service().stats(), pid=os.getpid())
+            status, content_type, body = 200, "application/json", json.dumps(value).encode()
+        else:
+            status, content_type = 404, "application/json"
+            body = json.dumps({"error": "not found: %s %s" % (method, path)}).encode("utf-8")
+        start_response("%d %s" % (status, http.HTTPStatus(status).phrase), [
+            ("Content-Type", content_type), ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ] + extra)
+        return [body]
+
+
+app = WsgiPdfService()
 
 
 def make_server(

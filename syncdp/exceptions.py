@@ -10,7 +10,7 @@ This module imports nothing from syncdp.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "SyncdpError",
@@ -44,7 +44,31 @@ def format_seconds(seconds: float) -> str:
 
 
 class SyncdpError(Exception):
-    """Base class of every error syncdp raises on purpose."""
+    """Base class of every error syncdp raises on purpose.
+
+    Every syncdp error pickles with its message and its attributes (``method``, ``timeout``,
+    ``close_code``, ...), so a ``multiprocessing`` pool or a Celery result backend hands the
+    caller the same error the worker raised.
+    """
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # The default (``type(self)(*self.args)``) calls ``__init__`` again with the final
+        # message as the only argument, which fails for every subclass whose ``__init__``
+        # takes its fields (``CommandTimeoutError(method, timeout)``): unpickling then raises
+        # TypeError, which kills a multiprocessing pool's result thread. Rebuild without
+        # ``__init__`` instead (_rebuild_error): the message and every attribute come back as
+        # they were, whatever a subclass's ``__init__`` takes.
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(cls: Type[SyncdpError], args: Tuple[Any, ...], state: Dict[str, Any]) -> SyncdpError:
+    """Unpickle a :class:`SyncdpError` (any subclass) without calling its ``__init__``."""
+    error: SyncdpError = cls.__new__(cls)
+    # ``args`` set here, not given to ``__new__``: OSError subclasses (the timeouts and the
+    # connection errors) take their ``args`` in ``__init__`` only.
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InvalidCommand(SyncdpError, ValueError):

@@ -294,3 +294,46 @@ def _stderr_of(proc: "subprocess.Popen[str]") -> str:
     proc.kill()
     _, err = proc.communicate(timeout=10)
     return err
+
+
+# -- the WSGI application (what gunicorn serves; see test_gunicorn.py) -----------------------
+
+
+def test_wsgi_app_renders_and_answers_like_the_server() -> None:
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    from wsgiref.validate import validator
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    example = _load_example()
+    app = example.WsgiPdfService(max_tabs=2)
+    httpd = make_server("127.0.0.1", 0, validator(app), handler_class=QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                              name="wsgi-test", daemon=True)
+    thread.start()
+    url = "http://127.0.0.1:%d/" % httpd.server_port
+    try:
+        assert get_json(url + "health")["ok"] is True  # the first request started the browser
+        status, content_type, data = post(url + "pdf", document("via-wsgi", 2).encode(), "text/html")
+        assert (status, content_type) == (200, "application/pdf"), data[:300]
+        assert pdf_title(data) == "via-wsgi" and pdf_page_count(data) == 2
+        status, content_type, data = post(url + "pdf", b'{"url": "http://example.com/"}',
+                                          "application/json")
+        assert (status, content_type) == (400, "application/json")
+        assert "not allowed" in json.loads(data)["error"]
+        stats = get_json(url + "stats")
+        assert stats["rendered"] == 1 and stats["pid"] == os.getpid()
+        with pytest.raises(urllib.error.HTTPError) as info:
+            get_json(url + "nowhere")
+        info.value.close()
+        assert info.value.code == 404
+        browser = app.service().browser
+    finally:
+        httpd.shutdown()
+        thread.join(10)
+        httpd.server_close()
+        app.close()  # stops this process's browser and document server
+    assert not browser.started
+    app.close()  # idempotent
