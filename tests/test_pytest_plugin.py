@@ -441,7 +441,8 @@ def test_an_interrupted_run_leaves_no_browser_and_no_profile(
     # The thread method of pytest-timeout ends the process with os._exit: no teardown runs.
     timeout = 3600 if how == "ctrl-c" else 3
     suite.makepyfile(test_interrupted=INTERRUPTED_SUITE.format(timeout=timeout, ready=str(ready)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", *PLUGIN, "-p", "no:cacheprovider", "-q"],
         cwd=str(suite.path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -474,7 +475,9 @@ def test_setup_cfg_entry_point_loads_the_plugin(suite: pytest.Pytester, tmp_path
     site = tmp_path / "site"
     dist_info = site / "syncdp_entry_point_check-1.0.dist-info"
     dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: syncdp-entry-point-check\nVersion: 1.0\n")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: syncdp-entry-point-check\nVersion: 1.0\n"
+    )
     (dist_info / "entry_points.txt").write_text("[pytest11]\n%s\n" % entry_points)
     suite.makepyfile(test_nothing="def test_nothing():\n    pass\n")
     env_path = os.pathsep.join(filter(None, [str(site), str(REPO_ROOT), os.environ.get("PYTHONPATH")]))

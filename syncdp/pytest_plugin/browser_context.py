@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 200
 """How many CDP messages a context keeps for its failure artifacts."""
-SCREENSHOT_TIMEOUT = 10.0  # seconds per tab when saving artifacts: a hung page must not hang pytest
+ARTIFACT_TIMEOUT = 10.0  # seconds per command while saving artifacts: a hung page must not hang pytest
 
 
 def _event_names(tab: "Tab") -> Sequence[str]:
@@ -129,7 +129,7 @@ class BrowserContext:
 
     def _page_target_ids(self) -> List[Tuple[str, str]]:
         """(target id, url) of every open page of this context, in the browser's order."""
-        infos = self.browser.send("Target.getTargets")["targetInfos"]
+        infos = self.browser.send("Target.getTargets", timeout=ARTIFACT_TIMEOUT)["targetInfos"]
         return [
             (str(info["targetId"]), str(info.get("url", "")))
             for info in infos
@@ -161,7 +161,7 @@ class BrowserContext:
     def _screenshot(self, tab: "Tab", path: Path) -> None:
         # The tab's own send, not the recording one: the log stays as the test left it.
         send: Callable[..., Dict[str, Any]] = self._sends.get(tab.target_id) or tab.send
-        data = send("Page.captureScreenshot", {"format": "png"}, timeout=SCREENSHOT_TIMEOUT)["data"]
+        data = send("Page.captureScreenshot", {"format": "png"}, timeout=ARTIFACT_TIMEOUT)["data"]
         path.write_bytes(base64.b64decode(data))
 
     def save_artifacts(self, directory: Path) -> List[str]:
@@ -205,14 +205,16 @@ class BrowserContext:
         if self._closed:
             return
         self._closed = True
-        try:
-            self.browser.delete_browser_context(self.id)  # closes its tabs in one command
-        except (SyncdpError, OSError) as exc:
-            logger.debug("disposing of browser context %s: %s", self.id, exc)
+        # Tabs first, each by its own close(): with the "sockets" transport a tab's socket
+        # dropped by the context's disposal would look like a connection loss.
         for tab in list(self._tabs.values()):
             try:
-                tab.close()  # the target is gone already: this releases the Tab object
+                tab.close()
             except (SyncdpError, OSError) as exc:
                 logger.debug("closing %r: %s", tab, exc)
         self._tabs.clear()
         self._sends.clear()
+        try:
+            self.browser.delete_browser_context(self.id)  # and the tabs its pages opened
+        except (SyncdpError, OSError) as exc:
+            logger.debug("disposing of browser context %s: %s", self.id, exc)
