@@ -202,6 +202,38 @@ def test_conftest_fixtures_override_the_plugins(suite: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+@needs_chromium
+@pytest.mark.integration
+def test_a_stopped_shared_browser_is_launched_again_for_the_next_test(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_restart="""
+        def test_stops_it(browser):
+            browser.stop()
+
+        def test_next_one_still_gets_a_tab(tab, browser):
+            assert browser.started
+            assert tab.execute_script("6 * 7") == 42
+        """
+    )
+    suite.runpytest(*PLUGIN).assert_outcomes(passed=2)
+
+
+def test_closest_marker_wins_per_option(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_markers="""
+        import pytest
+        from syncdp.pytest_plugin import MarkerOptions, marker_options
+
+        pytestmark = pytest.mark.syncdp(headless=False, viewport=(800, 600))
+
+        @pytest.mark.syncdp(viewport=[320, 480])
+        def test_function_marker_overrides_the_module_one(request):
+            assert marker_options(request.node) == MarkerOptions(headless=False, viewport=(320, 480))
+        """
+    )
+    suite.runpytest(*PLUGIN).assert_outcomes(passed=1)
+
+
 def test_tests_without_its_fixtures_launch_no_browser(
     suite: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
