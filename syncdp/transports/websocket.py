@@ -375,8 +375,10 @@ class WebSocketTransport:
         elif opcode == OPCODE_PING:
             with self._send_lock:
                 self._ws.pong(payload)
-        else:
+        elif opcode == OPCODE_BINARY:
             _skip_binary(len(payload))
+        else:
+            logger.debug("ignoring a frame with reserved opcode %d", opcode)
 
     def _end(self, error: TransportClosed, answer_close: bool = False) -> None:
         self._ended = error
