@@ -27,7 +27,6 @@ from syncdp.connection.validation import check_event_name, check_timeout, valida
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.cdp_types import CDP as TypedCDP
-    from syncdp.connection.session import Session
     from syncdp.protocol import CDP, Protocol
 
 __all__ = ["EventExpectation", "Number"]
@@ -162,8 +161,11 @@ class _Endpoint:
         self._targets.set_auto_attach(self._route, enabled, wait_for_debugger)
 
     @property
-    def child_sessions(self) -> "List[Session]":
-        """Live sessions auto-attached below this endpoint (iframes, workers)."""
+    def child_sessions(self) -> List[Any]:
+        """Live sessions auto-attached below this endpoint (iframes, workers).
+
+        (Typed precisely by ConnectionHandler and Session: this module sits below session.py.)
+        """
         return [route.endpoint for route in self._targets.children_of(self._route)]
 
     # -- reader-side state -------------------------------------------------------------------

@@ -134,6 +134,11 @@ class ConnectionHandler(_Endpoint):
         """Every live flattened session on this connection."""
         return self._targets.sessions()
 
+    @property
+    def child_sessions(self) -> "List[Session]":
+        """Live sessions auto-attached below this endpoint (iframes, workers)."""
+        return [route.endpoint for route in self._targets.children_of(self._route)]
+
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         target = self._core.url or self._connection_port

@@ -16,7 +16,7 @@ commands); one that cannot (its target is gone) fails with ``TargetClosedError``
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import List, Optional
 
 from syncdp.connection.core import ConnectionCore, Link
 from syncdp.connection.endpoint import Number, ProtocolSource, _Endpoint
@@ -103,6 +103,11 @@ class Session(_Endpoint):
             self.target_id,
             state,
         )
+
+    @property
+    def child_sessions(self) -> "List[Session]":
+        """Live sessions auto-attached below this endpoint (iframes, workers)."""
+        return [route.endpoint for route in self._targets.children_of(self._route)]
 
     # -- attaching --------------------------------------------------------------------------
 

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 
 import websocket
 
-from syncdp.discovery import is_loopback
 from syncdp._types import Transport
-from syncdp.exceptions import ConnectFailedError, format_seconds
+from syncdp.discovery import is_loopback
+from syncdp.exceptions import ConnectFailedError, SyncdpConnectionError, format_seconds
 from syncdp.transports.base import TransportClosed, redact_url
 
 __all__ = [
@@ -221,57 +221,61 @@ class FrameReader:
             header += 4
         return bool(avail >= header + length)
 
-    def read_message(self) -> Tuple[int, bytes]:
-        """Block for the next message or control frame."""
-        while True:
-            if self._end - self._start < 2:
-                self._fill(2)
-            buf = self._buf
-            start = self._start
-            b0 = buf[start]
-            b1 = buf[start + 1]
-            length = b1 & 0x7F
-            header = 2
-            if length == 126:
-                header = 4
-                if self._end - start < 4:
-                    self._fill(4)
-                    start = self._start
-                length = _UNPACK_H(self._buf, start + 2)[0]
-            elif length == 127:
-                header = 10
-                if self._end - start < 10:
-                    self._fill(10)
-                    start = self._start
-                length = _UNPACK_Q(self._buf, start + 2)[0]
-            mask: Optional[bytes] = None
-            if b1 & 0x80:  # servers must not mask, but decode it if one does
-                if self._end - start < header + 4:
-                    self._fill(header + 4)
-                    start = self._start
-                mask = bytes(self._buf[start + header : start + header + 4])
-                header += 4
-            total = header + length
-            if self._end - start < total:
-                self._fill(total)
+    def _read_frame(self) -> Tuple[int, bytes]:
+        """Block for one whole frame: its first header byte and its (unmasked) payload."""
+        if self._end - self._start < 2:
+            self._fill(2)
+        buf = self._buf
+        start = self._start
+        b0 = buf[start]
+        b1 = buf[start + 1]
+        length = b1 & 0x7F
+        header = 2
+        if length == 126:
+            header = 4
+            if self._end - start < 4:
+                self._fill(4)
                 start = self._start
-            payload = bytes(self._view[start + header : start + total])
-            self._start = start + total
-            if self._start == self._end:
-                self._start = self._end = 0
-                self._shrink()
-            if mask is not None:
-                payload = _unmask(mask, payload)
+            length = _UNPACK_H(self._buf, start + 2)[0]
+        elif length == 127:
+            header = 10
+            if self._end - start < 10:
+                self._fill(10)
+                start = self._start
+            length = _UNPACK_Q(self._buf, start + 2)[0]
+        mask: Optional[bytes] = None
+        if b1 & 0x80:  # servers must not mask, but decode it if one does
+            if self._end - start < header + 4:
+                self._fill(header + 4)
+                start = self._start
+            mask = bytes(self._buf[start + header : start + header + 4])
+            header += 4
+        total = header + length
+        if self._end - start < total:
+            self._fill(total)
+            start = self._start
+        payload = bytes(self._view[start + header : start + total])
+        self._start = start + total
+        if self._start == self._end:
+            self._start = self._end = 0
+            self._shrink()
+        if mask is not None:
+            payload = _unmask(mask, payload)
+        return b0, payload
+
+    def read_message(self) -> Tuple[int, bytes]:
+        """Block for the next message (fragments joined) or control frame.
+
+        Raises:
+            PeerClosed: a close frame (its code and reason) or the end of the stream.
+        """
+        while True:
+            b0, payload = self._read_frame()
             opcode = b0 & 0x0F
             fin = b0 & 0x80
             if opcode >= 0x8:  # control frames are never fragmented
                 if opcode == OPCODE_CLOSE:
-                    code: Optional[int] = None
-                    reason: Optional[str] = None
-                    if len(payload) >= 2:
-                        code = _UNPACK_H(payload, 0)[0]
-                        reason = payload[2:].decode("utf-8", "replace")
-                    raise PeerClosed(code, reason, "the browser closed the connection")
+                    raise _closed_by_peer(payload)
                 return opcode, payload
             if opcode == OPCODE_CONT:
                 self._fragments.append(payload)
@@ -284,6 +288,15 @@ class FrameReader:
                 return opcode, payload
             self._fragment_opcode = opcode
             self._fragments = [payload]
+
+
+def _closed_by_peer(payload: bytes) -> TransportClosed:
+    code: Optional[int] = None
+    reason: Optional[str] = None
+    if len(payload) >= 2:
+        code = _UNPACK_H(payload, 0)[0]
+        reason = payload[2:].decode("utf-8", "replace")
+    return TransportClosed(code, reason, "the browser closed the connection")
 
 
 _PACK_SHORT = struct.Struct("!BB").pack
@@ -331,7 +344,7 @@ class WebSocketTransport:
         self._ws = ws
         sock = ws.sock
         if sock is None:
-            raise ValueError("the websocket is not connected")
+            raise SyncdpConnectionError("the websocket is not connected")
         self._sock: socket.socket = sock
         self._frames = FrameReader(sock)
         self._send_lock = threading.Lock()
