@@ -196,11 +196,17 @@ class ConnectionCore:
             return ConnectionClosedError(message, code, reason, method)
 
         failed = self.commands.fail_all(make_error, link.epoch)
-        for lost in list(self.on_lost):
-            lost(message, code, reason, link.closing is not None)
-        self.root.events.fail_waiters(
-            lambda event: ConnectionClosedError(message + " while waiting for " + event, code, reason)
-        )
+        newer = self.link
+        if newer is None or newer is link or not newer.alive:
+            # Waiters and sessions wait on the newest socket: a late end of an older one
+            # (its reader stuck past the reconnect's join bound) must not fail them.
+            for lost in list(self.on_lost):
+                lost(message, code, reason, link.closing is not None)
+            self.root.events.fail_waiters(
+                lambda event: ConnectionClosedError(
+                    message + " while waiting for " + event, code, reason
+                )
+            )
         work: List[Any] = []
         if link.closing:
             logger.info("connection to %s closed", redact_url(link.url))
