@@ -71,6 +71,10 @@ class Link:
         self.reader: Optional[threading.Thread] = None
         self.ended = threading.Event()  # set once the teardown is over
 
+    def abort(self) -> None:
+        """Drop the transport at once, as a lost connection would (the reader tears down)."""
+        self.transport.abort()
+
 
 class ConnectionCore:
     """Connects lazily, owns the reader and dispatcher, sends, waits, closes.

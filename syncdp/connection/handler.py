@@ -139,6 +139,10 @@ class ConnectionHandler(_Endpoint):
         """Live sessions auto-attached below this endpoint (iframes, workers)."""
         return [route.endpoint for route in self._targets.children_of(self._route)]
 
+    @property
+    def _link(self) -> Optional[Link]:  # the old attribute; tests drop a socket through it
+        return self._core.link
+
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         target = self._core.url or self._connection_port
