@@ -333,7 +333,9 @@ class ConnectionCore:
         probe = getattr(link.transport, "ping", None)
         if probe is not None:
             return bool(probe(timeout))
-        self.call("Runtime.evaluate", {"expression": "1"}, None, timeout)
+        # Any answer will do, an error one too (the browser endpoint has no Runtime domain).
+        future, command_id = self.send(link, {"method": "Runtime.evaluate", "params": {"expression": "1"}})
+        self.wait(future, command_id, "Runtime.evaluate", timeout)
         return True
 
     def wait_closed(self, timeout: Optional[float]) -> bool:

@@ -105,6 +105,7 @@ class ConnectionHandler(_Endpoint):
         )
         targets = Targets(core, self._child_session, network_logs_limit)
         super().__init__(core, targets, core.root, self._load_protocol)
+        core.root.endpoint = self
         self._serial = core.serial  # the number in the thread names
 
     # -- public state ------------------------------------------------------------------------
@@ -219,10 +220,8 @@ class ConnectionHandler(_Endpoint):
         session: Session = registered.endpoint
         return session
 
-    def _child_session(self, route: "SessionRoute") -> Session:
-        parent = route.parent
-        parent_endpoint = self if parent is self._route else parent.endpoint  # type: ignore[attr-defined]
-        return Session(self._core, self._targets, route, parent_endpoint, self._get_protocol)
+    def _child_session(self, route: SessionRoute) -> Session:
+        return Session(self._core, self._targets, route, route.parent.endpoint, self._get_protocol)
 
     # -- liveness and shutdown ---------------------------------------------------------------
 

@@ -163,18 +163,19 @@ class Dispatcher:
             close_thread_loop()
 
     def close(self, join_timeout: float = 10.0) -> None:
-        """Stop after what is queued; cancel a running coroutine callback; join the thread
-        (never the current one, nor from an older dispatcher that the newest waits for)."""
+        """Stop after what is queued; cancel a running coroutine callback; join the threads
+        (not from a dispatcher of this connection: the newest one waits for the older ones)."""
         with self._lock:
-            thread, events = self._thread, self._queue
+            events = self._queue
             self._thread = self._queue = None
             threads = [t for t in self._threads if t.is_alive()]
         if events is not None:
             events.put(_Stop(None))
         for alive in threads:
             cancel_running_on(alive)
-        current = threading.current_thread()
-        if thread is not None and thread is not current and current not in threads:
+        if threading.current_thread() in threads:
+            return
+        for thread in threads:
             thread.join(join_timeout)
             if thread.is_alive():
                 logger.warning("a callback is still running on %s after close()", thread.name)

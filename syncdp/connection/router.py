@@ -135,6 +135,7 @@ class Route:
         dialog: the open JavaScript dialog.
         auto_attach: the ``Target.setAutoAttach`` parameters while auto-attach is on.
         enables: the ``X.enable`` commands a new socket must send again.
+        endpoint: the public object (ConnectionHandler or Session) this route serves.
     """
 
     def __init__(self, session_id: Optional[str], network_logs_limit: Optional[int]) -> None:
@@ -145,6 +146,7 @@ class Route:
         self.dialog = DialogState()
         self.auto_attach: Optional[Dict[str, Any]] = None
         self.enables = EnableTracker()
+        self.endpoint: Any = None
         self.hooks.add(NETWORK_REQUEST_EVENT, self.network_log.record)
         self.hooks.add(DIALOG_OPENING_EVENT, self.dialog.opened)
         self.hooks.add(DIALOG_CLOSED_EVENT, self.dialog.closed)

@@ -43,7 +43,6 @@ class SessionRoute(Route):
         auto_attached: created by auto-attach (cannot be re-attached after a loss).
         ended: builds the error later use raises, once the session ended.
         attached_on: the connection count it is attached on (a re-attach is due when stale).
-        endpoint: the public :class:`~syncdp.connection.Session` object.
     """
 
     def __init__(
@@ -65,7 +64,6 @@ class SessionRoute(Route):
         self.attached_on = attached_on
         self.attach_count = 1
         self.lock = threading.Lock()  # one re-attach at a time
-        self.endpoint: Any = None
 
     def __repr__(self) -> str:
         return "<session %s target=%s>" % (self.session_id, self.target_id)
