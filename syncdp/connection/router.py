@@ -184,6 +184,7 @@ class Router:
         """Parse and route each message, then hand the events they queued to the dispatcher."""
         loads = json.loads
         route = self.route
+        resolve = self._resolve
         wire_debug = wire_logger.isEnabledFor(logging.DEBUG)
         for data in messages:
             if wire_debug:
@@ -193,11 +194,16 @@ class Router:
             except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 logger.warning("skipping a message that is not JSON: %s", truncate(data))
                 continue
-            if type(message) is dict:
-                route(message)
-            else:
+            if type(message) is not dict:
                 logger.warning("skipping a JSON message that is not an object: %s", truncate(data))
-        self.flush()
+                continue
+            command_id = message.get("id")
+            if type(command_id) is int:  # the common case inline: an answer
+                resolve(command_id, message)
+            else:
+                route(message)
+        if self._batch:
+            self.flush()
 
     def route(self, message: Dict[str, Any]) -> None:
         """Route one parsed message: answer, session event or connection event."""
