@@ -60,7 +60,7 @@ from _common import (  # noqa: E402
 from syncdp import Chrome, ConnectionHandler  # noqa: E402
 from syncdp.launcher import BrowserProcess, LaunchOptions  # noqa: E402
 from syncdp.localserver import LocalServer  # noqa: E402
-from syncdp.transport import OPCODE_TEXT, FrameReader  # noqa: E402
+from syncdp.transports.websocket import OPCODE_TEXT, FrameReader  # noqa: E402
 
 BIG_SIZE = 20 * 1024 * 1024
 BIG_PARAMS = {"expression": "'x'.repeat(%d)" % BIG_SIZE, "returnByValue": True}

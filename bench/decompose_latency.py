@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import EVAL, fast_endpoint, machine_lines, median  # noqa: E402
 
 from syncdp import ConnectionHandler  # noqa: E402
-from syncdp.transport import FrameReader  # noqa: E402
+from syncdp.transports.websocket import FrameReader  # noqa: E402
 
 
 def connect(url: str) -> websocket.WebSocket:

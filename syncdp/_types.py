@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Optional, Protocol, TypedDict, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, TypedDict, Union
 
 __all__ = [
     "Command",
     "Response",
     "ErrorBody",
     "Event",
+    "Transport",
     "WebSocketLike",
     "WsConnector",
     "WsAddressResolver",
@@ -63,6 +64,36 @@ class Event(_EventOptional):
     """A CDP event notification."""
 
     method: str
+
+
+class Transport(Protocol):
+    """The wire under a connection, as small as puppeteer's ``ConnectionTransport``.
+
+    JSON text messages both ways, nothing else: the connection never knows which wire it
+    runs on (a websocket, a pipe, a recording). Implementations live in
+    :mod:`syncdp.transports`. A transport may also offer ``ping(timeout) -> bool`` (a cheap
+    liveness probe below CDP); without it ``ping()`` sends a command.
+    """
+
+    def send(self, message: str) -> None:
+        """Send one message; any thread (the transport serializes whole messages)."""
+
+    def receive(self) -> List[Union[str, bytes]]:
+        """Block for the next messages (at least one; UTF-8 bytes or str), in wire order.
+
+        Only the connection's reader thread calls it. Returning several messages read in one
+        go (a batch) is what keeps many small messages per syscall cheap.
+
+        Raises:
+            syncdp.transports.TransportClosed: the wire ended (``code``, ``reason``,
+                ``detail`` say how); every later call raises too.
+        """
+
+    def close(self) -> None:
+        """Ask the peer to end the connection (a close frame); ``receive`` then raises."""
+
+    def abort(self) -> None:
+        """Wake a ``receive`` blocked in another thread at once; any thread, idempotent."""
 
 
 class WebSocketLike(Protocol):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -23,6 +24,7 @@ __all__ = [
     "get_page_ws_address",
     "list_targets",
     "get_protocol",
+    "resolve_ws_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -158,3 +160,44 @@ def get_protocol(
     if not isinstance(data, dict) or "domains" not in data:
         raise DiscoveryError("/json/protocol at %s:%s has no 'domains'" % (host, port))
     return data
+
+
+def resolve_ws_url(
+    target: Union[int, str],
+    page_id: str,
+    resolver: Callable[[int], str],
+    *,
+    timeout: float,
+    headers: Optional[Dict[str, str]] = None,
+) -> str:
+    """The websocket URL of ``page_id`` (``'browser'`` or a target id) at ``target``.
+
+    Args:
+        target: a local DevTools port, an ``http(s)://host:port`` endpoint (asked over HTTP),
+            or a ``ws(s)://`` URL (used as is for the browser; same host, port and query
+            string for a page).
+        resolver: maps a port to the browser URL (``get_browser_ws_address`` by default).
+    """
+    if isinstance(target, int):
+        if page_id != "browser":
+            return get_page_ws_address(target, page_id)
+        if resolver is get_browser_ws_address:
+            return get_browser_ws_address(target, timeout=timeout, headers=headers)
+        return resolver(target)
+    parts = urlsplit(target)
+    page_path = "/devtools/page/" + page_id
+    if parts.scheme in ("http", "https"):
+        ws_scheme = "wss" if parts.scheme == "https" else "ws"
+        if page_id != "browser":
+            return urlunsplit((ws_scheme, parts.netloc, page_path, parts.query, ""))
+        host = parts.hostname or DEFAULT_HOST
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        url = get_browser_ws_address(
+            port, host, timeout=timeout, headers=headers, scheme=parts.scheme
+        )
+        if parts.query and "?" not in url:
+            url += "?" + parts.query
+        return url
+    if page_id == "browser":
+        return target
+    return urlunsplit((parts.scheme, parts.netloc, page_path, parts.query, ""))

@@ -129,7 +129,10 @@ class CommandTimeoutError(SyncdpError, TimeoutError):
     def __init__(self, method: str, timeout: float) -> None:
         self.method = method
         self.timeout = timeout
-        super().__init__("%s got no answer within %ss" % (method, format_seconds(timeout)))
+        super().__init__(
+            "%s got no answer within %ss; pass a larger timeout= (timeout=None waits without "
+            "limit)" % (method, format_seconds(timeout))
+        )
 
 
 class EventTimeoutError(SyncdpError, TimeoutError):
@@ -143,7 +146,10 @@ class EventTimeoutError(SyncdpError, TimeoutError):
     def __init__(self, event: str, timeout: float) -> None:
         self.event = event
         self.timeout = timeout
-        super().__init__("event %s did not arrive within %ss" % (event, format_seconds(timeout)))
+        super().__init__(
+            "event %s did not arrive within %ss; pass a larger timeout= (timeout=None waits "
+            "without limit)" % (event, format_seconds(timeout))
+        )
 
 
 class SyncdpConnectionError(SyncdpError, ConnectionError):

@@ -384,3 +384,36 @@ def test_dialog_tracks_open_and_closed(fake_cdp: FakeCDP) -> None:
         assert conn.dialog == {"method": "Page.javascriptDialogOpening", "params": opening}
         emit(conn, ("Page.javascriptDialogClosed", {"result": True, "userInput": ""}))
         wait_until(lambda: not conn.dialog, 5, message="dialog still set after it closed")
+
+
+# -- wildcard listeners --------------------------------------------------------------------
+
+
+def test_wildcard_callback_receives_every_event_in_wire_order(fake_cdp: FakeCDP) -> None:
+    seen: List[str] = []
+    with ConnectionHandler(fake_cdp.port) as conn:
+        conn.register_callback("*", lambda event: seen.append(event["method"]))
+        emit(conn, ("A.one", {}), ("B.two", {}), ("A.one", {}))
+        wait_until(lambda: len(seen) == 3, 5)
+    assert seen == ["A.one", "B.two", "A.one"]
+
+
+def test_wildcard_callback_can_be_removed(fake_cdp: FakeCDP) -> None:
+    seen: List[str] = []
+    with ConnectionHandler(fake_cdp.port) as conn:
+        callback_id = conn.register_callback("*", lambda event: seen.append(event["method"]))
+        assert conn.remove_callback(callback_id) is True
+        later: List[str] = []
+        conn.register_callback("C.last", lambda event: later.append(event["method"]))
+        emit(conn, ("A.one", {}), ("C.last", {}))
+        wait_until(lambda: later, 5)
+    assert seen == []
+
+
+@pytest.mark.parametrize("name", ["", "nodot", ".", 5, None, b"A.b"])
+def test_event_names_that_can_never_match_are_refused(fake_cdp: FakeCDP, name: Any) -> None:
+    with ConnectionHandler(fake_cdp.port) as conn:
+        with pytest.raises(exceptions.InvalidCommand, match="event_name"):
+            conn.register_callback(name, lambda event: None)
+        with pytest.raises(exceptions.InvalidCommand, match="event_name"):
+            conn.expect_event(name)

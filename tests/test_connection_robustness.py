@@ -165,7 +165,15 @@ def test_close_cancels_a_coroutine_callback_that_never_returns(fake_cdp: FakeCDP
 )
 def test_timeouts_are_written_as_people_write_them(seconds: float, text: str) -> None:
     assert format_seconds(seconds) == text
-    assert str(exceptions.CommandTimeoutError("A.b", seconds)) == "A.b got no answer within %ss" % text
+    assert str(exceptions.CommandTimeoutError("A.b", seconds)).startswith(
+        "A.b got no answer within %ss;" % text
+    )
+
+
+def test_timeout_errors_say_which_argument_sets_the_limit() -> None:
+    for error in (exceptions.CommandTimeoutError("A.b", 2), exceptions.EventTimeoutError("A.c", 2)):
+        text = str(error)
+        assert "timeout=" in text and "timeout=None waits without limit" in text, text
 
 
 # -- submit() futures ----------------------------------------------------------------------

@@ -18,9 +18,10 @@ __all__ = ["CommandManager", "CommandFuture", "ErrorFactory"]
 
 logger = logging.getLogger(__name__)
 
-# One pending entry: the future, the method name (for errors and logs) and the sessionId
-# the command was sent with (None: the connection's own target).
-_Entry = Tuple["Future[Dict[str, Any]]", str, Optional[str]]
+# One pending entry: the future, the method name (for errors and logs), the sessionId the
+# command was sent with (None: the connection's own target) and the connection epoch (which
+# socket it was sent on: only that socket's end fails it).
+_Entry = Tuple["Future[Dict[str, Any]]", str, Optional[str], int]
 ErrorFactory = Callable[[str], BaseException]
 """Builds the exception for one failed command from its method name."""
 
@@ -119,7 +120,7 @@ class CommandFuture(Future[Dict[str, Any]]):
 
 def _fail(entries: List[_Entry], make_error: ErrorFactory) -> int:
     failed = 0
-    for index, (future, method, _session) in enumerate(entries):
+    for index, (future, method, _session, _epoch) in enumerate(entries):
         try:
             future.set_exception(make_error(method))
             failed += 1
@@ -143,13 +144,14 @@ class CommandManager:
         self._pending: Dict[int, _Entry] = {}
 
     def create_command_future(
-        self, method: str, session_id: Optional[str] = None
+        self, method: str, session_id: Optional[str] = None, epoch: int = 0
     ) -> Tuple[int, CommandFuture]:
         """Register a new pending command.
 
         Args:
             method: the CDP method, kept for error messages.
             session_id: the flattened session it is sent to, if any.
+            epoch: the connection epoch (socket) it is sent on.
 
         Returns:
             The fresh command id and the future its answer will complete.
@@ -157,7 +159,7 @@ class CommandManager:
         future = CommandFuture()
         with self._lock:
             command_id = next(self._ids)
-            self._pending[command_id] = (future, method, session_id)
+            self._pending[command_id] = (future, method, session_id, epoch)
         return command_id, future
 
     def resolve_command(self, command_id: int, response: Dict[str, Any]) -> bool:
@@ -183,15 +185,19 @@ class CommandManager:
         with self._lock:
             return self._pending.pop(command_id, None) is not None
 
-    def fail_all(self, make_error: ErrorFactory) -> int:
-        """Fail every pending command with ``make_error(method)``; returns how many.
+    def fail_all(self, make_error: ErrorFactory, epoch: Optional[int] = None) -> int:
+        """Fail every pending command (sent on ``epoch``, if given) with ``make_error(method)``.
 
         A fresh exception per command: each caller raises its own instance, naming its own
-        method, with a traceback that starts in the caller's thread.
+        method, with a traceback that starts in the caller's thread. Returns how many.
         """
         with self._lock:
-            entries: List[_Entry] = list(self._pending.values())
-            self._pending.clear()
+            if epoch is None:
+                entries: List[_Entry] = list(self._pending.values())
+                self._pending.clear()
+            else:
+                ids = [i for i, entry in self._pending.items() if entry[3] == epoch]
+                entries = [self._pending.pop(i) for i in ids]
         return _fail(entries, make_error)
 
     def fail_matching(
@@ -207,7 +213,7 @@ class CommandManager:
         with self._lock:
             ids = [
                 i
-                for i, (_f, method, session) in self._pending.items()
+                for i, (_f, method, session, _epoch) in self._pending.items()
                 if session == session_id and predicate(method)
             ]
             entries = [self._pending.pop(i) for i in ids]

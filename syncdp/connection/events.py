@@ -1,13 +1,12 @@
-"""EventsHandler: callbacks, event waiters, network logs and dialog state.
+"""EventsHandler: callbacks and event waiters of one endpoint.
 
 Two threads touch it, each with its own half:
 
-* the reader thread calls :meth:`EventsHandler.observe` for every event: it updates the
-  network log and the dialog state, hands the event to any waiter registered for its name
-  and says whether a callback wants it. It never runs user code (a waiter's predicate runs on
-  the waiting thread).
+* the reader thread calls :meth:`EventsHandler.observe` for every event: it hands the event
+  to any waiter registered for its name and says whether a callback wants it. It never runs
+  user code (a waiter's predicate runs on the waiting thread).
 * the dispatcher thread calls :meth:`EventsHandler.process_event`, which runs the callbacks,
-  one at a time, in registration order.
+  one at a time, in registration order (those for the name, then those for ``"*"``).
 
 The callback table is copy-on-write: registering or removing builds a new tuple per event
 name under the lock, and readers take the current tuple without locking. That is why a
@@ -16,64 +15,27 @@ callback may register or remove callbacks (even itself) while it runs.
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import inspect
 import itertools
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from types import TracebackType
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
-from syncdp.exceptions import EventTimeoutError
+from syncdp.connection.coroutines import run_coroutine
+from syncdp.connection.validation import WILDCARD, check_timeout
+from syncdp.exceptions import EventTimeoutError, InvalidCommand
 
-__all__ = ["EventsHandler", "EventWaiter", "Predicate"]
+__all__ = ["EventExpectation", "EventsHandler", "EventWaiter", "Predicate", "WAIT_SLICE"]
 
 logger = logging.getLogger(__name__)
 
 Predicate = Callable[[Dict[str, Any]], Any]
 
-NETWORK_REQUEST_EVENT = "Network.requestWillBeSent"
-DIALOG_OPENING_EVENT = "Page.javascriptDialogOpening"
-DIALOG_CLOSED_EVENT = "Page.javascriptDialogClosed"
-
 # How long one blocking slice may last: Ctrl-C is handled between slices on every platform.
 WAIT_SLICE = 0.1
-
-
-# One private event loop per dispatcher thread, shared by every events handler it serves,
-# for coroutine callbacks. Never the caller's loop: a notebook's running loop is untouched.
-_thread_loops = threading.local()
-
-
-# The coroutine callback each dispatcher thread is running now, so close() can cancel one
-# that would otherwise keep the dispatcher (and close()) waiting.
-_running: "Dict[threading.Thread, asyncio.Future[Any]]" = {}
-_running_lock = threading.Lock()
-
-
-def cancel_awaitables_on(thread: threading.Thread) -> None:
-    """Cancel the coroutine callback running on ``thread`` (a dispatcher), if any."""
-    with _running_lock:
-        task = _running.get(thread)
-    if task is None:
-        return
-    try:
-        task.get_loop().call_soon_threadsafe(task.cancel)
-    except RuntimeError:  # its loop closed meanwhile: the callback is over
-        pass
-
-
-def close_thread_loop() -> None:
-    """Close this thread's private event loop for coroutine callbacks (dispatcher exit)."""
-    loop = getattr(_thread_loops, "loop", None)
-    _thread_loops.loop = None
-    if loop is not None and not loop.is_closed():
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
 
 
 class _CallbackEntry:
@@ -131,39 +93,31 @@ class EventWaiter:
 
 
 class EventsHandler:
-    """Keeps callbacks, event waiters, network logs and the open dialog.
+    """Keeps the callbacks and event waiters of one endpoint (connection or session)."""
 
-    Args:
-        network_logs_limit: how many ``Network.requestWillBeSent`` events to keep (oldest
-            dropped first, with one warning); ``None`` keeps all.
-    """
-
-    def __init__(self, network_logs_limit: Optional[int] = 10_000) -> None:
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._entries: Dict[int, _CallbackEntry] = {}
         # event name -> callbacks in registration order; replaced, never mutated in place.
         self._by_event: Dict[str, Tuple[_CallbackEntry, ...]] = {}
         self._waiters: Dict[str, List[EventWaiter]] = {}
-        self._network_logs: Deque[Dict[str, Any]] = collections.deque(maxlen=network_logs_limit)
-        self._network_logs_warned = False
-        self._dialog: Dict[str, Any] = {}
 
     # -- callbacks ---------------------------------------------------------------------------
 
     def register_callback(
         self, event_name: str, callback: Callable[..., Any], temporary: bool = False
     ) -> int:
-        """Register ``callback`` for ``event_name``; returns its id.
+        """Register ``callback`` for ``event_name`` (``"*"``: every event); returns its id.
 
         Raises:
-            ValueError: ``event_name`` is not a non-empty string.
-            TypeError: ``callback`` is not callable.
+            InvalidCommand: ``event_name`` is not a non-empty string or ``callback`` is not
+                callable.
         """
         if not isinstance(event_name, str) or not event_name:
-            raise ValueError("event_name must be a non-empty string, got %r" % (event_name,))
+            raise InvalidCommand("event_name must be a non-empty string, got %r" % (event_name,))
         if not callable(callback):
-            raise TypeError("callback must be callable, got %r" % (callback,))
+            raise InvalidCommand("callback must be callable, got %r" % (callback,))
         with self._lock:
             callback_id = next(self._ids)
             entry = _CallbackEntry(callback_id, event_name, callback, bool(temporary))
@@ -191,17 +145,20 @@ class EventsHandler:
             self._by_event = {}
 
     def has_callbacks(self, event_name: str) -> bool:
-        """Whether any callback is registered for ``event_name`` (lock-free read)."""
-        return event_name in self._by_event
+        """Whether any callback wants ``event_name`` events (lock-free read)."""
+        by_event = self._by_event
+        return event_name in by_event or WILDCARD in by_event
 
     # -- waiters -----------------------------------------------------------------------------
 
     def add_waiter(self, event_name: str, predicate: Optional[Predicate] = None) -> EventWaiter:
-        """Start collecting ``event_name`` events for a waiter (before the trigger)."""
-        if not isinstance(event_name, str) or not event_name:
-            raise ValueError("event_name must be a non-empty string, got %r" % (event_name,))
+        """Start collecting ``event_name`` events for a waiter (before the trigger).
+
+        Raises:
+            InvalidCommand: ``predicate`` is not callable.
+        """
         if predicate is not None and not callable(predicate):
-            raise TypeError("predicate must be callable, got %r" % (predicate,))
+            raise InvalidCommand("predicate must be callable, got %r" % (predicate,))
         waiter = EventWaiter(event_name, predicate)
         with self._lock:
             self._waiters.setdefault(event_name, []).append(waiter)
@@ -230,35 +187,19 @@ class EventsHandler:
     # -- reader side -------------------------------------------------------------------------
 
     def observe(self, event: Dict[str, Any]) -> bool:
-        """Record ``event`` (reader thread). Returns whether a callback wants it.
+        """Feed ``event`` to its waiters (reader thread). Returns whether a callback wants it.
 
-        Updates the network log and dialog state and feeds waiters; runs no user code.
+        Runs no user code.
         """
         method = event["method"]
-        if method == NETWORK_REQUEST_EVENT:
-            logs = self._network_logs
-            if (
-                logs.maxlen is not None
-                and len(logs) == logs.maxlen
-                and not self._network_logs_warned
-            ):
-                self._network_logs_warned = True
-                logger.warning(
-                    "network log full (%d entries): dropping the oldest; raise "
-                    "network_logs_limit or call clear_network_logs()",
-                    logs.maxlen,
-                )
-            logs.append(event)
-        elif method == DIALOG_OPENING_EVENT:
-            self._dialog = event
-        elif method == DIALOG_CLOSED_EVENT:
-            self._dialog = {}
         if self._waiters:
-            waiters = self._waiters.get(method)
-            if waiters:
-                for waiter in tuple(waiters):
-                    waiter.candidates.put(event)
-        return method in self._by_event
+            for name in (method, WILDCARD):
+                waiters = self._waiters.get(name)
+                if waiters:
+                    for waiter in tuple(waiters):
+                        waiter.candidates.put(event)
+        by_event = self._by_event
+        return method in by_event or WILDCARD in by_event
 
     # -- dispatcher side ---------------------------------------------------------------------
 
@@ -268,7 +209,11 @@ class EventsHandler:
         A callback that raises is logged with its traceback; the others still run.
         Coroutine callbacks run to completion on a private event loop before the next one.
         """
-        entries = self._by_event.get(event["method"])
+        by_event = self._by_event
+        entries = by_event.get(event["method"])
+        everything = by_event.get(WILDCARD)
+        if everything:
+            entries = entries + everything if entries else everything
         if not entries:
             return
         for entry in entries:
@@ -280,7 +225,7 @@ class EventsHandler:
             try:
                 result = entry.callback(event)
                 if result is not None and inspect.isawaitable(result):
-                    self._run_awaitable(result)
+                    run_coroutine(result)
             except Exception:
                 logger.exception(
                     "callback %r for %s raised; event dispatch goes on",
@@ -288,35 +233,72 @@ class EventsHandler:
                     event["method"],
                 )
 
-    def _run_awaitable(self, awaitable: Any) -> None:
-        loop = getattr(_thread_loops, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = _thread_loops.loop = asyncio.new_event_loop()
-        task = asyncio.ensure_future(awaitable, loop=loop)
-        thread = threading.current_thread()
-        with _running_lock:
-            _running[thread] = task
+
+class EventExpectation:
+    """The result of ``expect_event``: a context manager.
+
+    The waiter is registered on ``__enter__`` (before the trigger runs) and the wait happens
+    on ``__exit__``, so an event that fires while the trigger is still running is not missed.
+    ``value`` then holds the first matching event message.
+    """
+
+    def __init__(
+        self, events_handler: EventsHandler, waiter: EventWaiter, timeout: Optional[float]
+    ) -> None:
+        self._events_handler = events_handler
+        self._waiter = waiter
+        self._timeout = timeout
+        self._done = False
+
+    @property
+    def value(self) -> Dict[str, Any]:
+        """The matched event message (``{"method": ..., "params": ...}``).
+
+        Raises:
+            RuntimeError: read before the ``with`` block ended.
+        """
+        if self._waiter.value is None:
+            raise RuntimeError("expect_event value is available once the with block has ended")
+        return self._waiter.value
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds the wait on ``__exit__`` may last (settable inside the block)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: Optional[float]) -> None:
+        self._timeout = check_timeout(value)
+
+    def fail(self, error: BaseException) -> None:
+        """Make the thread in :meth:`wait` raise ``error`` now (any thread, even the reader):
+        for library code that learns the event can no longer come, e.g. a dialog opened."""
+        self._waiter.candidates.put(error)
+
+    def cancel(self) -> None:
+        """Stop waiting: ``__exit__`` then returns at once and ``value`` stays unset."""
+        self._done = True
+        self._events_handler.remove_waiter(self._waiter)
+
+    def wait(self) -> Dict[str, Any]:
+        """Wait for the event now (also done by ``__exit__``)."""
         try:
-            loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            logger.info("coroutine callback %r was cancelled", awaitable)
+            return self._waiter.wait(self._timeout)
         finally:
-            with _running_lock:
-                _running.pop(thread, None)
+            self._done = True
+            self._events_handler.remove_waiter(self._waiter)
 
-    # -- state -------------------------------------------------------------------------------
+    def __enter__(self) -> "EventExpectation":
+        return self
 
-    @property
-    def network_logs(self) -> List[Dict[str, Any]]:
-        """The ``Network.requestWillBeSent`` events seen, oldest first (a copy)."""
-        return list(self._network_logs)
-
-    def clear_network_logs(self) -> None:
-        """Forget the network log."""
-        self._network_logs.clear()
-        self._network_logs_warned = False
-
-    @property
-    def dialog(self) -> Dict[str, Any]:
-        """The open dialog's ``Page.javascriptDialogOpening`` event, or ``{}``."""
-        return self._dialog
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc_type is not None:
+            self._events_handler.remove_waiter(self._waiter)
+            return
+        if not self._done:
+            self.wait()

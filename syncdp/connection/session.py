@@ -16,25 +16,18 @@ commands); one that cannot (its target is gone) fails with ``TargetClosedError``
 from __future__ import annotations
 
 import logging
-import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import List, Optional
 
-from syncdp.connection.endpoint import Number, _any_method, _Endpoint
-from syncdp.exceptions import (
-    ConnectionClosedError,
-    SyncdpError,
-    TargetClosedError,
-    TargetCrashedError,
-)
-
-if TYPE_CHECKING:  # pragma: no cover
-    from syncdp.connection.handler import ConnectionHandler, _Link
+from syncdp.connection.core import ConnectionCore, Link
+from syncdp.connection.endpoint import Number, ProtocolSource, _Endpoint
+from syncdp.connection.events import WAIT_SLICE
+from syncdp.connection.targets import SessionRoute, Targets
+from syncdp.connection.validation import check_timeout
+from syncdp.exceptions import SyncdpError, TargetClosedError
 
 __all__ = ["Session"]
 
 logger = logging.getLogger(__name__)
-
-ErrorFactory = Callable[[str], BaseException]
 
 
 class Session(_Endpoint):
@@ -52,33 +45,30 @@ class Session(_Endpoint):
 
     def __init__(
         self,
-        root: "ConnectionHandler",
-        session_id: str,
-        target_info: Dict[str, Any],
-        parent: Optional[_Endpoint] = None,
-        *,
-        auto_attached: bool = False,
+        core: ConnectionCore,
+        targets: Targets,
+        route: SessionRoute,
+        parent: _Endpoint,
+        protocol_source: ProtocolSource,
     ) -> None:
-        super().__init__(root._network_logs_limit, root._replay_enables)
-        self._root = root
-        self._command_manager = root._command_manager
-        self._session_id = session_id
-        self.target_id = str(target_info.get("targetId", ""))
-        self.target_info = target_info
-        self.parent: _Endpoint = parent if parent is not None else root
-        self.auto_attached = auto_attached
-        self._attached_on = root.connection_count
-        self._attach_count = 1
-        self._ended: Optional[ErrorFactory] = None
-        self._ended_event = threading.Event()
-        self._lock = threading.Lock()
+        super().__init__(core, targets, route, protocol_source)
+        self._state = route
+        route.endpoint = self
+        self.target_id = route.target_id
+        self.target_info = route.target_info
+        self.parent = parent
+        self.auto_attached = route.auto_attached
 
     # -- state ------------------------------------------------------------------------------
 
     @property
     def session_id(self) -> str:
         """The current ``sessionId`` (a new one after a re-attach)."""
-        return str(self._session_id)
+        return str(self._state.session_id)
+
+    @property
+    def _session_id(self) -> Optional[str]:  # the old attribute, read by older library code
+        return self._state.session_id
 
     @property
     def target_type(self) -> str:
@@ -88,30 +78,36 @@ class Session(_Endpoint):
     @property
     def detached(self) -> bool:
         """Whether the session ended (detached, target gone, or closed)."""
-        return self._ended is not None
+        return self._state.ended is not None
 
     @property
     def connected(self) -> bool:
         """Whether the session is attached on a live socket."""
+        core = self._core
         return (
-            self._ended is None
-            and self._root.connected
-            and self._attached_on == self._root.connection_count
+            self._state.ended is None
+            and core.connected
+            and self._state.attached_on == core.connection_count
         )
 
     @property
     def connection_count(self) -> int:
         """How many times this session was attached (1 + re-attaches after reconnects)."""
-        return self._attach_count
+        return self._state.attach_count
 
     def __repr__(self) -> str:
-        state = "detached" if self._ended else ("attached" if self.connected else "idle")
+        state = "detached" if self.detached else ("attached" if self.connected else "idle")
         return "<Session %s %s target=%s %s>" % (
-            self._session_id,
+            self._state.session_id,
             self.target_type or "?",
             self.target_id,
             state,
         )
+
+    @property
+    def child_sessions(self) -> "List[Session]":
+        """Live sessions auto-attached below this endpoint (iframes, workers)."""
+        return [route.endpoint for route in self._targets.children_of(self._route)]
 
     # -- attaching --------------------------------------------------------------------------
 
@@ -123,93 +119,97 @@ class Session(_Endpoint):
         """
         self._ensure_link()
 
-    def _ensure_link(self, method: Optional[str] = None) -> "_Link":
-        ended = self._ended
+    def _ensure_link(self, method: Optional[str] = None) -> Link:
+        ended = self._state.ended
         if ended is not None:
             raise ended(method or "session")
-        link = self._root._ensure_connected()
-        if self._attached_on != self._root.connection_count:
+        link = self._core.ensure_connected()
+        if self._state.attached_on != self._core.connection_count:
             self._reattach(link)
         return link
 
-    def _reattach(self, link: "_Link") -> None:
-        with self._lock:
-            if self._attached_on == self._root.connection_count:
+    def _reattach(self, link: Link) -> None:
+        """A new socket: attach again under a new ``sessionId``, replay enables and
+        auto-attach (the one re-attach path; see :mod:`syncdp.connection.reconnect`)."""
+        state, core = self._state, self._core
+        with state.lock:
+            if state.attached_on == core.connection_count:
                 return
-            old = self._session_id
             try:
-                new, _info = self._root._attach_session_id(self.target_id, None)
+                new, _info = self._targets.attach_session_id(self.target_id, None)
             except SyncdpError as exc:
                 reason = "could not be re-attached after the connection was lost: %s" % exc
-                self._end(lambda method: TargetClosedError(method, reason))
+                self._targets.end(state, lambda method: TargetClosedError(method, reason))
                 raise TargetClosedError("Target.attachToTarget", reason) from exc
-            self._root._rekey_session(self, old, new)
-            self._attached_on = self._root.connection_count
-            self._attach_count += 1
+            self._targets.rekey(state, new)
+            state.attached_on = core.connection_count
+            state.attach_count += 1
             logger.info("re-attached to target %s (session %s)", self.target_id, new)
-        self._replay_enabled(link)
-        if self._auto_attach is not None:
+        core.replay_on(link, state)
+        if state.auto_attach is not None:
             try:
-                self.send("Target.setAutoAttach", dict(self._auto_attach))
+                core.call("Target.setAutoAttach", dict(state.auto_attach), state.session_id)
             except SyncdpError as exc:
                 logger.warning("re-enabling auto-attach on %r failed: %s", self, exc)
 
     # -- ending -----------------------------------------------------------------------------
 
-    def _end(self, make_error: ErrorFactory) -> None:
-        """Mark the session ended and fail everything that waits on it (reader thread ok)."""
-        if self._ended is not None:
-            return
-        self._ended = make_error
-        self._ended_event.set()
-        self._root._forget_session(self)
-        session_id = self._session_id
-        self._command_manager.fail_matching(_any_method, make_error, session_id)
-        self._events_handler.fail_waiters(lambda event: make_error("waiting for " + event))
-        for child in self._root._children_of(self):  # its iframes and workers go with it
-            child._end(make_error)
-
-    def _wait_ended_by_peer(self, timeout: float) -> bool:
-        return self._ended_event.wait(timeout)
-
-    def _crashed(self) -> None:
-        """The target crashed: fail pending commands, keep the session (reload recovers)."""
-        self._command_manager.fail_matching(
-            _any_method,
-            lambda method: TargetCrashedError(method, "the target's renderer process crashed"),
-            self._session_id,
-        )
-
     def ping(self, timeout: Number = 5) -> bool:
         """Whether the session is attached and the browser answers. Never raises."""
-        if self._ended is not None:
+        if self.detached:
             return False
         try:
             self._ensure_link()
-        except SyncdpError:
+            return self._core.ping(float(timeout))
+        except (SyncdpError, OSError):
             return False
-        return self._root.ping(timeout)
+
+    def wait_closed(self, timeout: Optional[Number] = None) -> bool:
+        """Block until the session ends (detached, target gone, closed) or the connection
+        under it ends (lost or closed); Ctrl-C interrupts the wait.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits without limit.
+
+        Returns:
+            True if it ended, False if ``timeout`` passed first.
+        """
+        limit = check_timeout(timeout)
+        state, core = self._state, self._core
+        link = core.link
+        if state.ended is not None or link is None or not link.alive:
+            return True
+        # Both ends are checked each slice: one Event cannot stand for both.
+        waited = 0.0
+        while limit is None or waited < limit:
+            step = WAIT_SLICE if limit is None else min(WAIT_SLICE, limit - waited)
+            if state.ended_event.wait(step) or link.ended.is_set():
+                return True
+            waited += step
+        return False
 
     def close(self) -> None:
         """Detach (``Target.detachFromTarget``); the target itself stays open. Idempotent.
 
-        Pending commands fail with ``TargetClosedError``; later use raises at once.
+        Pending commands fail with ``TargetClosedError`` ("the session was closed by
+        close()"); later use raises at once.
         """
-        if self._ended is not None:
+        state = self._state
+        if state.ended is not None:
             return
-        self._events_handler.clear_callbacks()
-        root_link = self._root._link
-        if self.connected and root_link is not None and not root_link.closing:
+        state.events.clear_callbacks()
+        link = self._core.link
+        attached = self.connected and link is not None and link.closing is None
+        session_id = state.session_id
+        # Ended first: the browser's Target.detachedFromTarget then finds no session, and the
+        # caller's own close() is what pending and later commands report.
+        self._targets.end(
+            state, lambda method: TargetClosedError(method, "the session was closed by close()")
+        )
+        if attached:
             try:
-                self._root.send(
-                    "Target.detachFromTarget", {"sessionId": self._session_id}, timeout=5
-                )
+                self._core.call("Target.detachFromTarget", {"sessionId": session_id}, None, 5)
             except (SyncdpError, OSError) as exc:
                 logger.debug("detaching %r: %s", self, exc)
-        self._end(lambda method: TargetClosedError(method, "the session was closed by close()"))
 
     detach = close
-
-    def _lost_with_connection(self, message: str) -> None:
-        """The socket dropped: auto-attached children cannot be found again by id."""
-        self._end(lambda method: ConnectionClosedError(message, method=method))

@@ -304,8 +304,12 @@ class _Rig:
 @pytest.mark.timeout(300)
 def test_fuzz_message_pipeline(excepthook_records: List[Any], figure: Any) -> None:
     counter = _SkipCounter()
-    handler_logger = logging.getLogger("syncdp.connection.handler")
-    handler_logger.addHandler(counter)
+    # Skipped frames are reported where they are found: binary ones by the transport,
+    # the rest by the router.
+    skip_loggers = [logging.getLogger("syncdp.connection.router"),
+                    logging.getLogger("syncdp.transports.websocket")]
+    for skip_logger in skip_loggers:
+        skip_logger.addHandler(counter)
     examples = [0]
     frames_sent = [0]
     started = time.monotonic()
@@ -397,7 +401,8 @@ def test_fuzz_message_pipeline(excepthook_records: List[Any], figure: Any) -> No
                 run()  # one hypothesis run of CHUNK examples (fresh random seed each)
         finally:
             rig.close()
-            handler_logger.removeHandler(counter)
+            for skip_logger in skip_loggers:
+                skip_logger.removeHandler(counter)
     took = time.monotonic() - started
     figure.note("%d examples (budget %d or %gs), %d frames, %.1f s"
                 % (examples[0], MAX_EXAMPLES, MAX_SECONDS, frames_sent[0], took))
