@@ -76,6 +76,7 @@ _SURVIVE_CRASH = ("Page.reload", "Page.navigate", "Page.close")
 _WAIT_UNTIL = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "networkIdle"}
 
 _RETURN_STATEMENT = re.compile(r"^\s*return\b")
+_RETURN_WORD = re.compile(r"return\b")
 
 # Scripts that start with a declaration run as statements: as an expression, "function f() {}"
 # would be a function expression and f would not be defined.
@@ -209,6 +210,22 @@ def _js_exception(details: Dict[str, Any]) -> JavaScriptError:
         if stack:
             stack = message + "\n" + stack
     return JavaScriptError(message or "JavaScript exception", stack)
+
+
+def _is_syntax_error(details: Dict[str, Any]) -> bool:
+    """Whether ``exceptionDetails`` report a SyntaxError (by the thrown object's class)."""
+    return bool((details.get("exception") or {}).get("className") == "SyntaxError")
+
+
+class _Deadline:
+    """The time left of one ``timeout`` shared by several commands (``None``: no limit)."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self._end = None if timeout is None else time.monotonic() + timeout
+
+    def left(self) -> Optional[float]:
+        """Seconds left (at least a millisecond), or ``None`` without a limit."""
+        return None if self._end is None else max(0.001, self._end - time.monotonic())
 
 
 class Tab:
@@ -693,39 +710,36 @@ class Tab:
             raise InvalidCommand("script must be a str, got %s" % type(script).__name__)
         timeout = _check_timeout(timeout)
         await_promise = bool(await_promise)
+        deadline = _Deadline(timeout)
         if _RETURN_STATEMENT.match(script):
             return self._evaluate(self._as_function(script, await_promise), await_promise, timeout)
         if not _DECLARATION.match(script):
             # The common case, one round trip: an expression, in parentheses so that it can
             # declare nothing in the page's global scope.
-            try:
-                return self._evaluate("(%s\n)" % script, await_promise, timeout)
-            except JavaScriptError as exc:
-                # Not an expression: a SyntaxError with no stack frame, so nothing ran. One
-                # thrown while running (e.g. by JSON.parse) has frames: never run it twice.
-                if not exc.message.startswith("SyntaxError") or exc.stack:
-                    raise
+            result = self._send_evaluate("(%s\n)" % script, await_promise, timeout)
+            details = result.get("exceptionDetails")
+            if details is None:
+                return _remote_value(result.get("result", {}))
+            # It failed. If it is not an expression, nothing ran and it is run as statements
+            # below; if it is one, it ran (a promise it returned may have rejected with a
+            # SyntaxError, e.g. from JSON.parse) and must never run again. V8 says which:
+            # the same expression compiled where it cannot run.
+            if not _is_syntax_error(details) or self._compiles(
+                "if (false) (%s\n)" % script, deadline.left()
+            ):
+                raise _js_exception(details)
         # Statements: REPL mode, as in the DevTools console (top-level await, let/const
         # declared again without "already declared" errors).
-        try:
-            return self._evaluate_statements(script, await_promise, timeout)
-        except JavaScriptError as exc:
-            # "return ..." deeper in the script: it is a function body after all (a
-            # SyntaxError means nothing ran, so running it again is safe).
-            if "Illegal return statement" in exc.message and not exc.stack:
-                return self._evaluate(
-                    self._as_function(script, await_promise), await_promise, timeout
-                )
-            raise
+        return self._evaluate_statements(script, await_promise, deadline)
 
     @staticmethod
     def _as_function(body: str, await_promise: bool) -> str:
         return "(%sfunction() {\n%s\n})()" % ("async " if await_promise else "", body)
 
-    def _run_evaluate(
+    def _send_evaluate(
         self, expression: str, await_promise: bool, timeout: Optional[float], **extra: Any
     ) -> Dict[str, Any]:
-        """``Runtime.evaluate``: its remote object, or raise the script's exception."""
+        """``Runtime.evaluate``: its whole answer (``result``, maybe ``exceptionDetails``)."""
         params: Dict[str, Any] = {
             "expression": expression,
             "returnByValue": True,
@@ -733,32 +747,39 @@ class Tab:
             "userGesture": True,
         }
         params.update(extra)
-        result = self.send("Runtime.evaluate", params, timeout=timeout)
-        if "exceptionDetails" in result:
-            raise _js_exception(result["exceptionDetails"])
-        remote: Dict[str, Any] = result.get("result", {})
-        return remote
+        return self.send("Runtime.evaluate", params, timeout=timeout)
 
     def _evaluate(self, expression: str, await_promise: bool, timeout: Optional[float]) -> Any:
-        return _remote_value(self._run_evaluate(expression, await_promise, timeout))
+        """The JSON value of ``expression``, or raise the exception it threw."""
+        result = self._send_evaluate(expression, await_promise, timeout)
+        if "exceptionDetails" in result:
+            raise _js_exception(result["exceptionDetails"])
+        return _remote_value(result.get("result", {}))
 
-    def _evaluate_statements(
-        self, script: str, await_promise: bool, timeout: Optional[float]
-    ) -> Any:
+    def _compiles(self, source: str, timeout: Optional[float]) -> bool:
+        """Whether V8 compiles ``source``; callers pass code that cannot run (``if (false)``)."""
+        result = self._send_evaluate(source, False, timeout)
+        return "exceptionDetails" not in result
+
+    def _evaluate_statements(self, script: str, await_promise: bool, deadline: "_Deadline") -> Any:
         """Run ``script`` in REPL mode and return the JSON value of its completion value.
 
         REPL mode awaits top-level ``await`` but not a promise the script ends with, and
         sends such a promise by value as ``{}``: the result comes back as a remote object,
         then is awaited or read by value.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def left() -> Optional[float]:
-            return None if deadline is None else max(0.001, deadline - time.monotonic())
-
-        remote = self._run_evaluate(
-            script, await_promise, timeout, replMode=True, returnByValue=False
+        result = self._send_evaluate(
+            script, await_promise, deadline.left(), replMode=True, returnByValue=False
         )
+        details = result.get("exceptionDetails")
+        if details is not None:
+            if self._is_top_level_return(script, details, deadline):
+                # "return ..." deeper in the script: a function body after all. The script
+                # did not compile, so nothing of it ran and running it now is its first run.
+                body = self._as_function(script, await_promise)
+                return self._evaluate(body, await_promise, deadline.left())
+            raise _js_exception(details)
+        remote: Dict[str, Any] = result.get("result", {})
         object_id = remote.get("objectId")
         if object_id is None:
             return _remote_value(remote)  # a primitive: sent by value anyway
@@ -767,16 +788,44 @@ class Tab:
                 awaited = self.send(
                     "Runtime.awaitPromise",
                     {"promiseObjectId": object_id, "returnByValue": True},
-                    timeout=left(),
+                    timeout=deadline.left(),
                 )
                 if "exceptionDetails" in awaited:
                     raise _js_exception(awaited["exceptionDetails"])
                 return _remote_value(awaited.get("result", {}))
             return self._call_function_on(
-                str(object_id), _VALUE_OF_THIS, [], await_promise=False, timeout=left()
+                str(object_id), _VALUE_OF_THIS, [], await_promise=False, timeout=deadline.left()
             )
         finally:
             self._release_quietly(str(object_id))
+
+    def _is_top_level_return(
+        self, script: str, details: Dict[str, Any], deadline: "_Deadline"
+    ) -> bool:
+        """Whether REPL mode refused ``script`` for a ``return`` outside a function.
+
+        Decided from where V8 points (at a ``return`` of the script) and by compiling the
+        script again where it cannot run: the same error at the same place means the script
+        never compiled, so nothing of it ran. A SyntaxError thrown while it ran (JSON.parse,
+        a rejected promise) fails one of the two tests, and the script is never run again.
+        """
+        if not _is_syntax_error(details):
+            return False
+        line, column = details.get("lineNumber"), details.get("columnNumber")
+        if not isinstance(line, int) or not isinstance(column, int):
+            return False
+        lines = script.split("\n")
+        if not 0 <= line < len(lines) or not _RETURN_WORD.match(lines[line], column):
+            return False
+        check = self._send_evaluate(
+            "if (false) {\n%s\n}" % script, False, deadline.left(), replMode=True
+        )
+        again = check.get("exceptionDetails") or {}
+        return bool(
+            _is_syntax_error(again)
+            and again.get("lineNumber") == line + 1
+            and again.get("columnNumber") == column
+        )
 
     def _release_quietly(self, object_id: str) -> None:
         # Not waited for: the answer tells nothing, and a remote object left behind only
