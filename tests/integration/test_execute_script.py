@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
 @pytest.fixture(scope="module", params=["sessions", "sockets"])
 def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(transport=request.param) as chrome:
+    with Chrome(tab_mode=request.param) as chrome:
         yield chrome
 
 
