@@ -7,6 +7,7 @@ only after V8 confirms it does not compile as one (see :meth:`Evaluator.execute_
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from typing import Any, Dict, List, Optional
@@ -14,7 +15,7 @@ from typing import Any, Dict, List, Optional
 from syncdp.connection.endpoint import _check_timeout
 from syncdp.exceptions import InvalidCommand, SyncdpError
 from syncdp.page.core import PageCore
-from syncdp.page.values import is_syntax_error, js_exception, remote_value
+from syncdp.page.values import DEEP, deep_value, is_syntax_error, js_exception
 
 __all__ = ["Evaluator", "Deadline"]
 
@@ -45,6 +46,56 @@ def _as_function(body: str, await_promise: bool) -> str:
     return "(%sfunction() {\n%s\n})()" % ("async " if await_promise else "", body)
 
 
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def call_argument(value: Any, name: str) -> Dict[str, Any]:
+    """A ``Runtime.CallArgument`` for a Python value.
+
+    ``nan``, ``inf``, ``-inf`` and ``-0.0`` go as JavaScript's ``NaN``, ``Infinity``,
+    ``-Infinity`` and ``-0``; an int beyond ±(2**53 - 1) as a BigInt (a Number would lose
+    digits). Inside a list or dict JSON cannot carry them: ``InvalidCommand`` says where.
+    """
+    special = _unserializable_text(value)
+    if special is not None:
+        return {"unserializableValue": special}
+    _check_json(value, name)
+    return {"value": value}
+
+
+def _unserializable_text(value: Any) -> Optional[str]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return "-0"
+    if isinstance(value, int) and abs(value) > _MAX_SAFE_INTEGER:
+        return "%dn" % value
+    return None
+
+
+def _check_json(value: Any, name: str) -> None:
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_nested(item, "%s[%d]" % (name, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_nested(item, "%s[%r]" % (name, key))
+
+
+def _check_nested(value: Any, name: str) -> None:
+    if _unserializable_text(value) is not None:
+        raise InvalidCommand(
+            "%s is %r, which JSON cannot carry inside a list or dict: pass it as an argument "
+            "of its own" % (name, value)
+        )
+    _check_json(value, name)
+
+
 class Evaluator:
     """The JavaScript side of a tab (see :meth:`Tab.execute_script`)."""
 
@@ -63,10 +114,12 @@ class Evaluator:
         if not _DECLARATION.match(script):
             # The common case, one round trip: an expression, in parentheses so that it can
             # declare nothing in the page's global scope.
-            result = self._send_evaluate("(%s\n)" % script, await_promise, timeout)
+            result = self._send_evaluate(
+                "(%s\n)" % script, await_promise, timeout, serializationOptions=DEEP
+            )
             details = result.get("exceptionDetails")
             if details is None:
-                return remote_value(result.get("result", {}))
+                return self._value_of(result.get("result", {}))
             # It failed. If it is not an expression, nothing ran and it is run as statements
             # below; if it is one, it ran (a promise it returned may have rejected with a
             # SyntaxError, e.g. from JSON.parse) and must never run again. V8 says which:
@@ -93,11 +146,22 @@ class Evaluator:
         return self._core.send("Runtime.evaluate", params, timeout=timeout)
 
     def evaluate(self, expression: str, await_promise: bool, timeout: Optional[float]) -> Any:
-        """The JSON value of ``expression``, or raise the exception it threw."""
-        result = self._send_evaluate(expression, await_promise, timeout)
+        """The value of ``expression``, or raise the exception it threw."""
+        result = self._send_evaluate(
+            expression, await_promise, timeout, serializationOptions=DEEP
+        )
         if "exceptionDetails" in result:
             raise js_exception(result["exceptionDetails"])
-        return remote_value(result.get("result", {}))
+        return self._value_of(result.get("result", {}))
+
+    def _value_of(self, remote: Dict[str, Any]) -> Any:
+        """The Python value of a deep-serialized result; its remote object is released."""
+        object_id = remote.get("objectId")
+        try:
+            return deep_value(remote)
+        finally:
+            if object_id is not None:
+                self.release_quietly(str(object_id))
 
     def _compiles(self, source: str, timeout: Optional[float]) -> bool:
         """Whether V8 compiles ``source``; callers pass code that cannot run (``if (false)``)."""
@@ -107,12 +171,11 @@ class Evaluator:
     def _evaluate_statements(self, script: str, await_promise: bool, deadline: Deadline) -> Any:
         """Run ``script`` in REPL mode and return the JSON value of its completion value.
 
-        REPL mode awaits top-level ``await`` but not a promise the script ends with, and
-        sends such a promise by value as ``{}``: the result comes back as a remote object,
-        then is awaited or read by value.
+        REPL mode awaits top-level ``await`` but not a promise the script ends with: such a
+        promise is awaited by a second command, on its remote object.
         """
         result = self._send_evaluate(
-            script, await_promise, deadline.left(), replMode=True, returnByValue=False
+            script, await_promise, deadline.left(), replMode=True, serializationOptions=DEEP
         )
         details = result.get("exceptionDetails")
         if details is not None:
@@ -124,20 +187,11 @@ class Evaluator:
             raise js_exception(details)
         remote: Dict[str, Any] = result.get("result", {})
         object_id = remote.get("objectId")
-        if object_id is None:
-            return remote_value(remote)  # a primitive: sent by value anyway
+        if object_id is None or remote.get("subtype") != "promise" or not await_promise:
+            return self._value_of(remote)
         try:
-            if remote.get("subtype") == "promise" and await_promise:
-                awaited = self._core.send(
-                    "Runtime.awaitPromise",
-                    {"promiseObjectId": object_id, "returnByValue": True},
-                    timeout=deadline.left(),
-                )
-                if "exceptionDetails" in awaited:
-                    raise js_exception(awaited["exceptionDetails"])
-                return remote_value(awaited.get("result", {}))
             return self.call_function_on(
-                str(object_id), _VALUE_OF_THIS, [], await_promise=False, timeout=deadline.left()
+                str(object_id), _VALUE_OF_THIS, [], await_promise=True, timeout=deadline.left()
             )
         finally:
             self.release_quietly(str(object_id))
@@ -191,21 +245,23 @@ class Evaluator:
         by_value: bool = True,
         timeout: Optional[float] = 30,
     ) -> Any:
-        """Call ``declaration`` with ``this`` = the remote object; its JSON value (or its
-        remote object when ``by_value`` is False). Raises the exception it threw."""
-        result = self._core.send(
-            "Runtime.callFunctionOn",
-            {
-                "objectId": object_id,
-                "functionDeclaration": declaration,
-                "arguments": [{"value": a} for a in args],
-                "returnByValue": by_value,
-                "awaitPromise": await_promise,
-                "userGesture": True,
-            },
-            timeout=timeout,
-        )
+        """Call ``declaration`` with ``this`` = the remote object; its value (or its remote
+        object when ``by_value`` is False). Raises the exception it threw.
+
+        Raises:
+            InvalidCommand: an argument JSON cannot carry (see :func:`call_argument`).
+        """
+        params: Dict[str, Any] = {
+            "objectId": object_id,
+            "functionDeclaration": declaration,
+            "arguments": [call_argument(a, "args[%d]" % i) for i, a in enumerate(args)],
+            "awaitPromise": await_promise,
+            "userGesture": True,
+        }
+        if by_value:
+            params["serializationOptions"] = DEEP
+        result = self._core.send("Runtime.callFunctionOn", params, timeout=timeout)
         if "exceptionDetails" in result:
             raise js_exception(result["exceptionDetails"])
-        remote = result.get("result", {})
-        return remote_value(remote) if by_value else remote
+        remote: Dict[str, Any] = result.get("result", {})
+        return self._value_of(remote) if by_value else remote

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List
 
-from syncdp.exceptions import JavaScriptError
+from syncdp.exceptions import JavaScriptError, JavaScriptValueError
 
-__all__ = ["remote_value", "js_exception", "is_syntax_error"]
+__all__ = ["remote_value", "deep_value", "js_exception", "is_syntax_error", "DEEP"]
+
+DEEP = {"serialization": "deep"}
+"""``serializationOptions`` for values at any depth (see :func:`deep_value`)."""
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +116,109 @@ def js_exception(details: Dict[str, Any]) -> JavaScriptError:
     """The :class:`JavaScriptError` for CDP ``exceptionDetails`` (message and stack kept)."""
     message = _exception_message(details)
     return JavaScriptError(message or "JavaScript exception", _exception_stack(details, message))
+
+
+# -- deep serialization ------------------------------------------------------------------------
+#
+# Runtime.evaluate/callFunctionOn with serializationOptions={"serialization": "deep"} describe
+# the result at any depth, with its type: NaN, -0, BigInt, Map... survive inside objects.
+# The mapping to Python (README "Values"):
+#   undefined, null -> None; boolean, string -> bool, str; number -> int/float (NaN,
+#   Infinity, -Infinity, -0 as float); bigint -> int; array -> list; object -> dict (str
+#   keys; properties holding undefined, a function or a symbol are left out, as
+#   JSON.stringify does); Map -> dict; Set -> list (in order); Date -> ISO 8601 str;
+#   RegExp -> "/pattern/flags"; a DOM node -> dict describing it (nodeType, localName,
+#   attributes, backendNodeId...); window -> {"context": id}; function, symbol -> None (in
+#   an array or alone); an object met again (a cycle, a shared reference) -> the same
+#   Python object. Anything else raises JavaScriptValueError naming where it is.
+
+_NO_JSON_PROPERTY = ("undefined", "function", "symbol")
+_HINTS = {
+    "promise": "await it in the script, or pass await_promise=True",
+    "typedarray": "return Array.from(...) of it",
+    "arraybuffer": "return Array.from(new Uint8Array(...)) of it",
+    "error": "return String(error) or error.message",
+    "proxy": "return a plain copy of it",
+}
+
+
+def _number(text: Any) -> Any:
+    return unserializable(text) if isinstance(text, str) else text
+
+
+def _regexp(value: Dict[str, Any]) -> str:
+    return "/%s/%s" % (value.get("pattern", ""), value.get("flags", ""))
+
+
+_SCALARS: Dict[str, Callable[[Any], Any]] = {
+    "undefined": lambda value: None,
+    "null": lambda value: None,
+    "function": lambda value: None,
+    "symbol": lambda value: None,
+    "string": lambda value: value,
+    "boolean": lambda value: value,
+    "number": _number,
+    "bigint": lambda value: int(value),
+    "date": lambda value: value,
+    "regexp": _regexp,
+    "node": lambda value: dict(value or {}),
+    "window": lambda value: dict(value or {}),
+}
+
+
+class _DeepReader:
+    """One deep-serialized value to Python, remembering objects met (cycles, shared refs)."""
+
+    def __init__(self) -> None:
+        self._seen: Dict[Any, Any] = {}
+
+    def read(self, item: Dict[str, Any], path: str) -> Any:
+        kind = str(item.get("type"))
+        ref = item.get("weakLocalObjectReference")
+        if "value" not in item and ref in self._seen:
+            return self._seen[ref]  # met before: the same object again
+        scalar = _SCALARS.get(kind)
+        if scalar is not None:
+            return scalar(item.get("value"))
+        value = item.get("value")
+        if kind in ("array", "set", "nodelist", "htmlcollection") and isinstance(value, list):
+            out: List[Any] = self._remember(ref, [])
+            out.extend(self.read(v, "%s[%d]" % (path, i)) for i, v in enumerate(value))
+            return out
+        if kind in ("object", "map") and isinstance(value, list):
+            return self._mapping(kind, value, ref, path)
+        raise JavaScriptValueError(kind, path, _HINTS.get(kind, ""))
+
+    def _remember(self, ref: Any, container: Any) -> Any:
+        if ref is not None:
+            self._seen[ref] = container
+        return container
+
+    def _mapping(self, kind: str, entries: List[Any], ref: Any, path: str) -> Dict[Any, Any]:
+        out: Dict[Any, Any] = self._remember(ref, {})
+        for key, item in entries:
+            if isinstance(key, dict):  # a Map key: itself a serialized value
+                key = self.read(key, "%s key" % path)
+            if kind == "object" and item.get("type") in _NO_JSON_PROPERTY:
+                continue  # JSON.stringify leaves these out too
+            try:
+                hash(key)
+            except TypeError:
+                raise JavaScriptValueError(
+                    "Map with object keys", path, "return [...map] (a list of pairs)"
+                ) from None
+            out[key] = self.read(item, "%s[%r]" % (path, key))
+        return out
+
+
+def deep_value(remote: Dict[str, Any], path: str = "result") -> Any:
+    """The Python value of a ``RemoteObject`` that has a ``deepSerializedValue`` (else of
+    its plain ``value``); see the mapping above.
+
+    Raises:
+        JavaScriptValueError: a part of it has no Python value.
+    """
+    deep = remote.get("deepSerializedValue")
+    if not isinstance(deep, dict):
+        return remote_value(remote)
+    return _DeepReader().read(deep, path)
