@@ -259,9 +259,18 @@ class Tab:
         style). Promises are awaited. ``NaN``, ``Infinity``, ``-0`` and BigInt results come
         back as ``float``/``int``. A script runs at most once, whatever it throws.
 
+        Values JSON cannot carry are kept at any depth: ``NaN``/``Infinity``/``-0`` as
+        ``float``, BigInt as ``int``, ``Map`` as ``dict``, ``Set`` as ``list``, ``Date`` as an
+        ISO 8601 ``str``, a DOM node as a ``dict`` describing it, a cycle as the same Python
+        object; ``undefined``, functions and symbols follow ``JSON.stringify``.
+
         Raises:
             JavaScriptError: the script threw (message and stack kept; a thrown non-Error
                 value, e.g. ``throw 'x'``, is in the message).
+            JavaScriptValueError: the result holds a value with no Python counterpart (a
+                Promise, an Error object, a typed array...); the message says where.
+            ExecutionContextDestroyedError: the page navigated while the script ran (it is
+                not run again).
             DialogOpenError: a dialog blocks the page.
             InvalidCommand: ``script`` is not a str, or a bad ``timeout``.
         """
@@ -271,6 +280,9 @@ class Tab:
         self, selector: str, timeout: float = 0, *, _within: Optional[Element] = None
     ) -> Element:
         """The first element matching ``selector`` (CSS, or XPath when it starts with ``/``).
+
+        A waiting query keeps waiting when the page navigates meanwhile (a click that
+        leads to the next page): it looks again on the new page for the time left.
 
         Args:
             selector: e.g. ``"#login button"`` or ``"//a[text()='Next']"``.

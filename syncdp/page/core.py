@@ -13,8 +13,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from syncdp.connection import Session
 from syncdp.connection.endpoint import _check_timeout, _Endpoint
 from syncdp.exceptions import (
+    CommandError,
     ConnectFailedError,
     DialogOpenError,
+    ExecutionContextDestroyedError,
     InvalidCommand,
     TargetClosedError,
     TargetCrashedError,
@@ -42,6 +44,23 @@ BLOCKED_BY_BEFOREUNLOAD: Tuple[str, ...] = ("Page.navigate", "Page.reload")
 # What a crashed tab can still do: navigate or reload (which starts a new renderer), close.
 # Anything else would wait for a renderer that is gone until its timeout.
 _SURVIVE_CRASH = ("Page.reload", "Page.navigate", "Page.close")
+
+
+# Chromium's answers to a Runtime command whose JavaScript context a navigation replaced (the
+# error code is the generic -32000: the message is all there is to tell them apart).
+_CONTEXT_GONE = (
+    "Cannot find context with specified id",
+    "Execution context was destroyed",
+    "Inspected target navigated or closed",
+    "Cannot find default execution context",
+)
+
+
+def _typed(exc: CommandError) -> CommandError:
+    """``exc`` as :class:`ExecutionContextDestroyedError` when it says the context is gone."""
+    if exc.method.startswith("Runtime.") and any(text in exc.message for text in _CONTEXT_GONE):
+        return ExecutionContextDestroyedError(exc.method, exc.code, exc.message, exc.data)
+    return exc
 
 
 def check_name(value: Any, what: str) -> str:
@@ -184,6 +203,11 @@ class PageCore:
             self.prepare()
             self.check_no_dialog(method)
             return self.connection.send(method, params, timeout=timeout)
+        except CommandError as exc:
+            typed = _typed(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
         except ConnectFailedError as exc:
             # The page's own websocket cannot be opened: the browser tells whether the
             # target is gone (then the tab is closed) or something else failed.

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, List, Optional, cast
 
 from syncdp.connection.endpoint import _check_timeout
 from syncdp.element import Element
-from syncdp.exceptions import ElementNotFoundError, InvalidCommand, JavaScriptError
+from syncdp.exceptions import (
+    ElementNotFoundError,
+    ExecutionContextDestroyedError,
+    InvalidCommand,
+    JavaScriptError,
+)
 from syncdp.page.capture import Capture
 from syncdp.page.core import PageCore
 from syncdp.page.evaluation import Evaluator
@@ -41,6 +47,11 @@ _QUERY_FN = """function(selector, isXPath, timeoutMs, all) {
     const timer = setTimeout(() => { observer.disconnect(); resolve(find()); }, timeoutMs);
   });
 }"""
+
+
+# How many documents a waiting query follows before it gives up (a page that navigates
+# without end would otherwise keep it busy until its timeout).
+_MAX_LOOKS = 50
 
 
 def _is_xpath(selector: str) -> bool:
@@ -102,6 +113,15 @@ class Finder:
 
     # -- queries ----------------------------------------------------------------------------
 
+    def _query_all_once(self, root: str, selector: str) -> Dict[str, Any]:
+        try:
+            remote: Dict[str, Any] = self.call_function_on(
+                root, _QUERY_FN, [selector, _is_xpath(selector), 0, True], by_value=False
+            )
+        except JavaScriptError as exc:
+            raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
+        return remote
+
     def _document_id(self) -> str:
         result = self._core.send("Runtime.evaluate", {"expression": "document"})
         return str(result["result"]["objectId"])
@@ -110,7 +130,30 @@ class Finder:
         """See :meth:`Tab.query`."""
         selector = _check_selector(selector)
         wait = cast(float, _check_timeout(timeout, allow_none=False, allow_zero=True))
-        root = within.object_id if within is not None else self._document_id()
+        if within is not None:
+            found = self._query_once(within.object_id, selector, wait)
+        else:
+            found = self._query_document(selector, wait)
+        if found is None:
+            raise ElementNotFoundError(selector, wait)
+        return found
+
+    def _query_document(self, selector: str, wait: float) -> Optional[Element]:
+        """Query the page's document; when the page navigates meanwhile, look again on the
+        new page for the time left (puppeteer's waitForSelector does the same; reading is
+        safe to repeat). A look-once query looks once more."""
+        end = time.monotonic() + wait
+        left = wait
+        for look in range(_MAX_LOOKS):
+            try:
+                return self._query_once(self._document_id(), selector, left)
+            except ExecutionContextDestroyedError as exc:
+                left = max(0.0, end - time.monotonic())
+                if not left and look > 0:
+                    raise ElementNotFoundError(selector, wait) from exc
+        return None
+
+    def _query_once(self, root: str, selector: str, wait: float) -> Optional[Element]:
         try:
             remote = self.call_function_on(
                 root,
@@ -123,19 +166,20 @@ class Finder:
         except JavaScriptError as exc:
             raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
         if remote.get("subtype") == "null" or "objectId" not in remote:
-            raise ElementNotFoundError(selector, wait)
+            return None
         return Element(self, str(remote["objectId"]), str(remote.get("description", "")))
 
     def query_all(self, selector: str, *, within: Optional[Element] = None) -> List[Element]:
         """See :meth:`Tab.query_all`."""
         selector = _check_selector(selector)
-        root = within.object_id if within is not None else self._document_id()
-        try:
-            remote = self.call_function_on(
-                root, _QUERY_FN, [selector, _is_xpath(selector), 0, True], by_value=False
-            )
-        except JavaScriptError as exc:
-            raise InvalidCommand("invalid selector %r: %s" % (selector, exc.message)) from exc
+        if within is not None:
+            remote = self._query_all_once(within.object_id, selector)
+        else:
+            try:
+                remote = self._query_all_once(self._document_id(), selector)
+            except ExecutionContextDestroyedError:
+                # the page navigated while we looked: look once more, on the new page
+                remote = self._query_all_once(self._document_id(), selector)
         props = self._core.send(
             "Runtime.getProperties", {"objectId": remote["objectId"], "ownProperties": True}
         )

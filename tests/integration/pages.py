@@ -120,6 +120,27 @@ DOWNLOAD = """<!doctype html>
   style="display:block;width:200px;height:40px">get it</a></body></html>
 """ % (DOWNLOAD_NAME, DOWNLOAD_NAME)
 
+# A link that navigates a moment after the click (the query after it starts on this page),
+# a plain link, and the page both lead to, where #dashboard appears 300 ms after the load.
+NAVIGATES_LATER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>login</title></head>
+<body><a id="go" href="#" style="display:block;width:200px;height:40px"
+  onclick="setTimeout(() => { location.href = '/dashboard'; }, 300); return false">go</a>
+<a id="plain" href="/dashboard" style="display:block;width:200px;height:40px">plain</a>
+</body></html>
+"""
+DASHBOARD = """<!doctype html>
+<html><head><meta charset="utf-8"><title>dashboard</title></head>
+<body><script>
+  setTimeout(() => {
+    const el = document.createElement("div");
+    el.id = "dashboard";
+    el.textContent = "welcome";
+    document.body.appendChild(el);
+  }, 300);
+</script></body></html>
+"""
+
 PAGES: Dict[str, Any] = {
     "/": INDEX,
     "/onload": ONLOAD,
@@ -131,6 +152,8 @@ PAGES: Dict[str, Any] = {
     "/data.json": ("application/json", DATA_JSON),
     "/download": DOWNLOAD,
     "/files/" + DOWNLOAD_NAME: ("text/plain", DOWNLOAD_BODY),
+    "/navigates-later": NAVIGATES_LATER,
+    "/dashboard": DASHBOARD,
 }
 
 
