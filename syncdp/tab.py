@@ -160,7 +160,7 @@ class Tab:
             CommandError, CommandTimeoutError, ConnectionClosedError: as
                 :meth:`ConnectionHandler.send`.
         """
-        return self._core.send(method, params, timeout=timeout)
+        return self._core.send_for_user(method, params, timeout=timeout)
 
     def execute_command(
         self, command: Dict[str, Any], timeout: Optional[float] = 10
@@ -407,7 +407,12 @@ class Tab:
         self._network.enable()
 
     def disable_network_events(self) -> None:
-        """Stop recording network requests."""
+        """Stop recording network requests.
+
+        The Network domain stays enabled when you enabled it yourself through this tab
+        (``tab.send("Network.enable")``, ``tab.cdp.Network.enable()``) for your own
+        ``Network.*`` callbacks: a helper never turns off what you turned on.
+        """
         self._network.disable()
 
     def get_network_logs(self, filter: Optional[str] = None) -> List[Dict[str, Any]]:  # noqa: A002

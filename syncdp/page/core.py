@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from syncdp.connection import Session
 from syncdp.connection.endpoint import _check_timeout, _Endpoint
@@ -89,6 +89,10 @@ class PageCore:
         self._prepared_for = 0
         self._closed = False
         self._crashed = False
+        # Domains the user enabled through this tab (send, execute_command, cdp): syncdp's
+        # helpers never disable those (enable_network_events/disable_network_events).
+        self._user_domains: Set[str] = set()
+        self._domains_lock = threading.Lock()
         connection.add_reader_hook("Inspector.detached", self._on_detached)
         connection.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
         connection.add_reader_hook("Inspector.targetReloadedAfterCrash", self._on_new_renderer)
@@ -162,6 +166,29 @@ class PageCore:
                 params = dialog.get("params") or {}
                 raise DialogOpenError(str(params.get("type")), str(params.get("message")), method)
 
+    # -- domains the user enabled -------------------------------------------------------------
+
+    def user_enabled(self, domain: str) -> bool:
+        """Whether the user enabled ``domain`` through this tab (and did not disable it)."""
+        with self._domains_lock:
+            return domain in self._user_domains
+
+    def _note_user_command(self, method: str) -> None:
+        domain, _, verb = method.rpartition(".")
+        with self._domains_lock:
+            if verb == "enable":
+                self._user_domains.add(domain)
+            elif verb == "disable":
+                self._user_domains.discard(domain)
+
+    def send_for_user(
+        self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+    ) -> Dict[str, Any]:
+        """:meth:`send` for a command the user sent (``X.enable``/``X.disable`` noted)."""
+        result = self.send(method, params, timeout=timeout)
+        self._note_user_command(method)
+        return result
+
     # -- sending ----------------------------------------------------------------------------
 
     def prepare(self) -> None:
@@ -221,11 +248,14 @@ class PageCore:
     def execute_command(
         self, command: Dict[str, Any], timeout: Optional[float] = 10
     ) -> Dict[str, Any]:
-        """``Tab.execute_command``: a raw command with the tab's checks."""
+        """``Tab.execute_command``: a raw command of the user, with the tab's checks."""
         timeout = _check_timeout(timeout)
         method = command.get("method") if isinstance(command, dict) else None
         self.check_open(str(method if method is not None else command))
         if isinstance(method, str):
             self.check_not_crashed(method)
         self.prepare()
-        return self.connection.execute_command(command, timeout)
+        response = self.connection.execute_command(command, timeout)
+        if isinstance(method, str) and "error" not in response:
+            self._note_user_command(method)
+        return response

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any, Dict, List, Optional, Union
 
 from syncdp.page.core import PageCore
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["NetworkLog"]
 
@@ -17,11 +20,15 @@ class NetworkLog:
         self._core = core
 
     def enable(self) -> None:
-        """Start recording network requests."""
+        """Start recording network requests (``Network.enable``)."""
         self._core.send("Network.enable")
 
     def disable(self) -> None:
-        """Stop recording network requests."""
+        """Stop recording network requests, unless the user enabled the Network domain
+        through the tab for their own callbacks: then it stays on for them."""
+        if self._core.user_enabled("Network"):
+            logger.debug("Network stays enabled: the user enabled it through the tab")
+            return
         self._core.send("Network.disable")
 
     def logs(self, filter: Optional[str] = None) -> List[Dict[str, Any]]:  # noqa: A002
