@@ -11,10 +11,10 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union, cast
 
 from syncdp.connection import ConnectionHandler, EventExpectation, Session
-from syncdp.connection.endpoint import _Endpoint
+from syncdp.connection.endpoint import _check_timeout, _Endpoint
 from syncdp.connection.events import Predicate
 from syncdp.element import Element
-from syncdp.exceptions import SyncdpError, TargetClosedError
+from syncdp.exceptions import EventTimeoutError, SyncdpError, TargetClosedError
 from syncdp.page.capture import Capture
 from syncdp.page.core import PageCore
 from syncdp.page.dialogs import DIALOG_POLICIES, Dialogs
@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Tab", "DIALOG_POLICIES"]
 
 logger = logging.getLogger(__name__)
+
+
+_NEVER_SENT = "Syncdp.tabClosed"  # an event name no browser sends (see Tab.wait_closed)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -478,6 +481,32 @@ class Tab:
             except (SyncdpError, OSError) as exc:
                 logger.debug("closing target %s: %s", self.target_id, exc)
         self._release()
+
+    def wait_closed(self, timeout: Optional[float] = None) -> bool:
+        """Block until the tab's connection ends: the tab was closed (here, by another
+        client, or its browser closed), or its socket was lost (pychrome's ``tab.wait``).
+
+        Args:
+            timeout: seconds to wait at most (0: just tell); ``None`` waits without limit.
+
+        Returns:
+            True if it ended, False if ``timeout`` passed first.
+
+        Raises:
+            InvalidCommand: a bad ``timeout``.
+        """
+        timeout = _check_timeout(timeout, allow_zero=True)
+        if self._core.closed or timeout == 0:
+            return self._core.closed
+        try:
+            # Nothing ever sends this event: the wait ends when the connection fails its
+            # waiters, which it does exactly when it ends (closed, detached, lost).
+            self.connection.wait_for_event(_NEVER_SENT, None, timeout)
+        except EventTimeoutError:
+            return self._core.closed
+        except SyncdpError as exc:
+            logger.debug("%r ended: %s", self, exc)
+        return True
 
     def _release(self) -> None:
         """Close the connection and the background pool (target untouched)."""
