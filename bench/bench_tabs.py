@@ -137,7 +137,7 @@ def job_syncdp(
 ) -> Dict[str, Any]:
     from syncdp import Chrome
 
-    browser = Chrome(binary_location=CHROMIUM, transport=transport).start()
+    browser = Chrome(binary_location=CHROMIUM, tab_mode=transport).start()
     try:
         sampler.port = browser.process.port
         t0 = time.perf_counter()

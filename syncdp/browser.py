@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import re
 import threading
 from types import TracebackType
 from typing import (
@@ -23,90 +22,30 @@ from typing import (
     Union,
     cast,
 )
-from urllib.parse import urlsplit
 
-from syncdp.connection import ConnectionHandler
+from syncdp.connection import ConnectionHandler, Session
+from syncdp.connection.endpoint import _Endpoint
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
-from syncdp.tab import DIALOG_POLICIES, Tab
+from syncdp.page.host import TabHost
+from syncdp.page.options import (
+    TAB_MODES,
+    TRANSPORTS,
+    check_endpoint,
+    check_headers,
+    check_options,
+    resolve_tab_mode,
+    warn_deprecated,
+)
+from syncdp.tab import Tab
 from syncdp.transport import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.cdp_types import CDP as TypedCDP
     from syncdp.protocol import CDP, Protocol
 
-__all__ = ["Browser", "Chrome", "connect", "TRANSPORTS"]
-
-TRANSPORTS = ("sessions", "sockets")
-DEFAULT_TRANSPORT = "sessions"
-"""Chosen by bench/bench_tabs.py (see the README); ``SYNCDP_TRANSPORT`` overrides it."""
+__all__ = ["Browser", "Chrome", "connect", "TAB_MODES", "TRANSPORTS"]
 
 logger = logging.getLogger(__name__)
-
-_ENDPOINT_SCHEMES = ("ws", "wss", "http", "https")
-# An HTTP header name is an RFC 9110 token.
-_HEADER_NAME = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-
-
-def _check_endpoint(endpoint: object) -> None:
-    """``InvalidCommand`` unless ``endpoint`` is a TCP port or a ws/wss/http/https URL."""
-    if isinstance(endpoint, int) and not isinstance(endpoint, bool):
-        if 0 < endpoint < 65536:
-            return
-        raise InvalidCommand("endpoint %r is not a TCP port (1-65535)" % (endpoint,))
-    if isinstance(endpoint, str) and (
-        (endpoint.isdigit() and 0 < int(endpoint) < 65536)
-        or (urlsplit(endpoint).scheme in _ENDPOINT_SCHEMES and "//" in endpoint)
-    ):
-        return
-    raise InvalidCommand(
-        "endpoint must be a DevTools port number or a ws://, wss://, http:// or https:// "
-        "URL, got %r" % (endpoint,)
-    )
-
-
-def _check_headers(headers: object) -> Optional[Dict[str, str]]:
-    """A copy of ``headers`` (``None`` when empty); ``InvalidCommand`` for anything but a
-    mapping of header names to ``str`` values, or for line breaks (header injection)."""
-    if headers is None:
-        return None
-    if not isinstance(headers, Mapping):
-        raise InvalidCommand(
-            "headers must be a dict of header names to values, such as "
-            "{'Authorization': 'Bearer ...'}, got %r" % (headers,)
-        )
-    checked: Dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            raise InvalidCommand("headers: %r is not a valid header name" % (name,))
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise InvalidCommand(
-                "headers[%r] must be a str without line breaks, got %r" % (name, value)
-            )
-        checked[name] = value
-    return checked or None
-
-
-def _check_options(
-    dialog_policy: object, connect_timeout: object, transport: Optional[str]
-) -> str:
-    """Check the options :class:`Browser` and :class:`Chrome` share; returns the transport."""
-    if dialog_policy not in DIALOG_POLICIES:
-        raise InvalidCommand(
-            "dialog_policy must be None, 'accept' or 'dismiss', got %r" % (dialog_policy,)
-        )
-    if (
-        isinstance(connect_timeout, bool)
-        or not isinstance(connect_timeout, (int, float))
-        or not connect_timeout > 0
-    ):
-        raise InvalidCommand(
-            "connect_timeout must be a positive number of seconds, got %r" % (connect_timeout,)
-        )
-    if transport is None:
-        transport = os.environ.get("SYNCDP_TRANSPORT") or DEFAULT_TRANSPORT
-    if transport not in TRANSPORTS:
-        raise InvalidCommand("transport must be one of %s, got %r" % (TRANSPORTS, transport))
-    return transport
 
 
 class Browser:
@@ -119,10 +58,13 @@ class Browser:
         headers: handshake headers for every connection (remote services' auth tokens).
         dialog_policy: default dialog policy of new :class:`Tab` objects.
         connect_timeout: seconds for discovery and each websocket handshake.
-        transport: ``"sessions"`` (default; the ``SYNCDP_TRANSPORT`` environment variable
-            overrides the default): every tab is a flattened CDP session on the
-            browser's one websocket, served by one reader and one dispatcher thread;
-            ``"sockets"``: the seed's model, each tab its own websocket and two threads.
+        tab_mode: how tabs reach the browser. ``"sessions"`` (default; the
+            ``SYNCDP_TAB_MODE`` environment variable overrides the default): every tab is a
+            flattened CDP session on the browser's one websocket, served by one reader and
+            one dispatcher thread; ``"sockets"``: pydoll's design, each tab its own
+            websocket and two threads.
+        transport: the old name of ``tab_mode`` (and ``SYNCDP_TRANSPORT`` of
+            ``SYNCDP_TAB_MODE``): still accepted with a ``DeprecationWarning`` until 0.2.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -136,13 +78,14 @@ class Browser:
         headers: Optional[Mapping[str, str]] = None,
         dialog_policy: Optional[str] = None,
         connect_timeout: float = 10.0,
+        tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
     ) -> None:
         if endpoint is not None:
-            _check_endpoint(endpoint)
-        checked_headers = _check_headers(headers)
-        transport = _check_options(dialog_policy, connect_timeout, transport)
-        self.transport = transport
+            check_endpoint(endpoint)
+        checked_headers = check_headers(headers)
+        check_options(dialog_policy, connect_timeout)
+        self.tab_mode = resolve_tab_mode(tab_mode, transport)
         # Set by stop(): from then on every method says so instead of reconnecting.
         self._stopped = False
         # Set by Chrome from window_size: headless Chromium keeps part of the window for its
@@ -153,6 +96,18 @@ class Browser:
         self._dialog_policy = dialog_policy
         self._connect_timeout = connect_timeout
         self._tabs: Dict[str, Tab] = {}
+        # Each tab's way to let go of its connection (Tab._release), handed over by the tab.
+        self._tab_releases: Dict[str, Callable[[], None]] = {}
+        self._tab_host = TabHost(
+            connection=lambda: self.connection,
+            root=lambda: self._connection,
+            open_connection=self._open_tab_connection,
+            unusable_reason=lambda: self._unusable_reason() if self._stopped else None,
+            viewport=lambda: self._viewport,
+            get_protocol=self._get_protocol,
+            adopt=self._adopt_tab,
+            released=self._forget_tab,
+        )
         # Targets closed by Tab.close(): the browser may list one for a moment after it.
         self._closed_targets: Deque[str] = collections.deque(maxlen=1024)
         self._tabs_lock = threading.Lock()
@@ -165,9 +120,16 @@ class Browser:
             self._connection = ConnectionHandler(
                 endpoint, headers=self._headers, connect_timeout=connect_timeout
             )
+            # One protocol load per browser (the connection has no public setter for it).
             self._connection._protocol_provider = self._get_protocol
 
     # -- basics -----------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        """Deprecated (until 0.2): the old name of :attr:`tab_mode`."""
+        warn_deprecated("Browser.transport is deprecated and will be removed in 0.2: use tab_mode")
+        return self.tab_mode
 
     @property
     def connection(self) -> ConnectionHandler:
@@ -277,19 +239,44 @@ class Browser:
 
     # -- tabs -------------------------------------------------------------------------------
 
+    def _open_tab_connection(self, target_id: str) -> _Endpoint:
+        """A new connection to page ``target_id``, as the tab mode says."""
+        if self.tab_mode == "sessions":
+            # One flattened session on the browser's socket: no thread, no socket.
+            session: Session = self.connection.attach(target_id)
+            return session
+        endpoint = self._endpoint
+        if endpoint is None:
+            raise SyncdpError("the browser is not started: call start() first")
+        # pydoll's design: the page's own websocket (and two threads).
+        handler = ConnectionHandler(
+            endpoint,
+            page_id=target_id,
+            headers=self._headers,
+            connect_timeout=self._connect_timeout,
+        )
+        # One protocol load per browser serves every tab (syncdp.protocol); the connection
+        # has no public setter for where its protocol comes from.
+        handler._protocol_provider = self._get_protocol
+        return handler
+
     def _tab_for(self, target_id: str) -> Tab:
         with self._tabs_lock:
             tab = self._tabs.get(target_id)
             if tab is None or tab.closed:
-                tab = Tab(self, target_id, dialog_policy=self._dialog_policy)
+                tab = Tab(self._tab_host, target_id, dialog_policy=self._dialog_policy)
                 self._tabs[target_id] = tab
             return tab
+
+    def _adopt_tab(self, target_id: str, release: Callable[[], None]) -> None:
+        self._tab_releases[target_id] = release
 
     def _forget_tab(self, tab: Tab) -> None:
         with self._tabs_lock:
             if self._tabs.get(tab.target_id) is tab:
                 del self._tabs[tab.target_id]
-            if tab._closed:
+                self._tab_releases.pop(tab.target_id, None)
+            if tab.closed:
                 self._closed_targets.append(tab.target_id)
 
     def new_tab(
@@ -321,7 +308,7 @@ class Browser:
         return tabs
 
     def get_page(self) -> Tab:
-        """The first open page, or a new one when there is none (the seed's ``get_page``).
+        """The first open page, or a new one when there is none (pydoll's ``get_page``).
 
         Attaches to that one page only, however many the browser has open.
         """
@@ -382,14 +369,17 @@ class Browser:
 
     def _close_connections(self) -> None:
         with self._tabs_lock:
-            tabs = list(self._tabs.values())
-        for tab in tabs:  # each leaves _tabs once released: a Ctrl-C leaves the rest listed
+            releases = [self._tab_releases.get(t) for t in self._tabs]
+        for release in releases:  # each leaves _tabs once released: a Ctrl-C leaves the rest
+            if release is None:
+                continue
             try:
-                tab._release()
+                release()
             except Exception:  # pragma: no cover - best effort
-                logger.debug("releasing %r failed", tab, exc_info=True)
+                logger.debug("releasing a tab failed", exc_info=True)
         with self._tabs_lock:
             self._tabs.clear()
+            self._tab_releases.clear()
         if self._connection is not None:
             self._connection.close()
 
@@ -420,23 +410,26 @@ def connect(
     headers: Optional[Mapping[str, str]] = None,
     dialog_policy: Optional[str] = None,
     connect_timeout: float = 10.0,
+    tab_mode: Optional[str] = None,
     transport: Optional[str] = None,
 ) -> Browser:
     """Attach to a running browser by port, ``http://host:port`` or ``ws://`` URL.
 
     The URL's query string and the headers are kept for every (re)connection. ``stop()``
-    on the result only disconnects.
+    on the result only disconnects. ``tab_mode`` (``transport``, deprecated): see
+    :class:`Browser`.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it).
         ConnectFailedError: nothing answers there.
     """
-    _check_endpoint(endpoint)
+    check_endpoint(endpoint)
     browser = Browser(
         endpoint,
         headers=headers,
         dialog_policy=dialog_policy,
         connect_timeout=connect_timeout,
+        tab_mode=tab_mode,
         transport=transport,
     )
     browser.connection.connect()
@@ -458,7 +451,8 @@ class Chrome(Browser):
         proxy: ``--proxy-server`` value.
         start_timeout: seconds allowed for the browser to expose its endpoint.
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
-        transport: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
+        tab_mode: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
+        transport: deprecated (until 0.2) name of ``tab_mode``.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -477,6 +471,7 @@ class Chrome(Browser):
         start_timeout: float = 20.0,
         dialog_policy: Optional[str] = None,
         connect_timeout: float = 10.0,
+        tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
@@ -497,7 +492,11 @@ class Chrome(Browser):
         self._start_lock = threading.Lock()
         # No endpoint before start(): ``connection`` raises a clear error until then.
         super().__init__(
-            None, dialog_policy=dialog_policy, connect_timeout=connect_timeout, transport=transport
+            None,
+            dialog_policy=dialog_policy,
+            connect_timeout=connect_timeout,
+            tab_mode=tab_mode,
+            transport=transport,
         )
         self._viewport = options.window_size
 

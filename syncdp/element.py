@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Protocol
 
 from syncdp.exceptions import (
     CommandError,
@@ -15,10 +15,7 @@ from syncdp.exceptions import (
 )
 from syncdp.screenshot import PathArg, Screenshot, check_path
 
-if TYPE_CHECKING:  # pragma: no cover
-    from syncdp.tab import Tab
-
-__all__ = ["Element", "StaleElementError"]
+__all__ = ["Element", "ElementHost", "StaleElementError"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +35,42 @@ _BOX = """function() {
 }"""
 
 
+class ElementHost(Protocol):
+    """What an :class:`Element` needs from the page it lives in (its tab provides it)."""
+
+    def send(
+        self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+    ) -> Dict[str, Any]:
+        """A CDP command on the page, with the tab's checks."""
+
+    def call_function_on(
+        self,
+        object_id: str,
+        declaration: str,
+        args: List[Any],
+        *,
+        await_promise: bool = True,
+        by_value: bool = True,
+        timeout: Optional[float] = 30,
+    ) -> Any:
+        """Call ``declaration`` with ``this`` bound to the remote object ``object_id``."""
+
+    def query(self, selector: str, timeout: float = 0, *, within: Optional["Element"] = None) -> "Element":
+        """The first element matching ``selector`` (inside ``within``)."""
+
+    def query_all(self, selector: str, *, within: Optional["Element"] = None) -> List["Element"]:
+        """Every element matching ``selector`` (inside ``within``)."""
+
+    def capture_clip(
+        self,
+        clip: Dict[str, float],
+        path: Optional[PathArg],
+        format: str,  # noqa: A002 - the CDP option's name
+        quality: Optional[int],
+    ) -> Screenshot:
+        """A screenshot of one area of the page."""
+
+
 class Element:
     """A DOM element found by :meth:`Tab.query` / :meth:`Tab.query_all`.
 
@@ -46,8 +79,8 @@ class Element:
     :class:`~syncdp.exceptions.ElementNotFoundError`.
     """
 
-    def __init__(self, tab: "Tab", object_id: str, description: str = "") -> None:
-        self._tab = tab
+    def __init__(self, page: ElementHost, object_id: str, description: str = "") -> None:
+        self._page = page
         self.object_id = object_id
         self._description = description
 
@@ -66,7 +99,7 @@ class Element:
     def _outer_html_preview(self, limit: int) -> str:
         """A trimmed outerHTML, or ``""`` when the page cannot answer quickly."""
         try:
-            outer = self._tab._call_function_on(
+            outer = self._page.call_function_on(
                 self.object_id,
                 "function(n) { const h = this.outerHTML || '';"
                 " return h.length > n ? h.slice(0, n) + '…' : h; }",
@@ -97,7 +130,7 @@ class Element:
             StaleElementError: the element is gone (see :class:`Element`).
         """
         with self._live():
-            return self._tab._call_function_on(
+            return self._page.call_function_on(
                 self.object_id, function_declaration, list(args), await_promise=await_promise
             )
 
@@ -145,12 +178,12 @@ class Element:
             InvalidCommand: a bad selector or ``timeout``.
         """
         with self._live():
-            return self._tab.query(selector, timeout=timeout, _within=self)
+            return self._page.query(selector, timeout, within=self)
 
     def query_all(self, selector: str) -> List["Element"]:
         """Every descendant matching ``selector``."""
         with self._live():
-            return self._tab.query_all(selector, _within=self)
+            return self._page.query_all(selector, within=self)
 
     def scroll_into_view(self) -> None:
         """Scroll the element into view if it is not.
@@ -161,7 +194,7 @@ class Element:
         """
         try:
             with self._live():
-                self._tab.send("DOM.scrollIntoViewIfNeeded", {"objectId": self.object_id})
+                self._page.send("DOM.scrollIntoViewIfNeeded", {"objectId": self.object_id})
         except CommandError as exc:
             if _NO_LAYOUT in exc.message:
                 raise SyncdpError(
@@ -194,11 +227,11 @@ class Element:
         """
         left, top, width, height = self._visible_box()[:4]
         x, y = left + width / 2, top + height / 2
-        self._tab.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+        self._page.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
         params = {"x": x, "y": y, "button": button, "clickCount": click_count}
         try:
-            self._tab.send("Input.dispatchMouseEvent", dict(params, type="mousePressed"))
-            self._tab.send("Input.dispatchMouseEvent", dict(params, type="mouseReleased"))
+            self._page.send("Input.dispatchMouseEvent", dict(params, type="mousePressed"))
+            self._page.send("Input.dispatchMouseEvent", dict(params, type="mouseReleased"))
         except DialogOpenError as exc:
             # No dialog was open when the pointer moved there (that send would have failed),
             # so this one opened during our press or release: the page got the click and its
@@ -224,8 +257,8 @@ class Element:
                 }
             else:
                 key = {"key": char, "text": char, "unmodifiedText": char}
-            self._tab.send("Input.dispatchKeyEvent", dict(key, type="keyDown"))
-            self._tab.send("Input.dispatchKeyEvent", dict(key, type="keyUp"))
+            self._page.send("Input.dispatchKeyEvent", dict(key, type="keyDown"))
+            self._page.send("Input.dispatchKeyEvent", dict(key, type="keyUp"))
 
     def take_screenshot(
         self,
@@ -244,7 +277,7 @@ class Element:
             check_path(path)
         left, top, width, height, sx, sy = self._visible_box()
         clip = {"x": left + sx, "y": top + sy, "width": width, "height": height, "scale": 1}
-        return self._tab.take_screenshot(path, format=format, quality=quality, _clip=clip)
+        return self._page.capture_clip(clip, path, format, quality)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Element) and other.object_id == self.object_id

@@ -28,6 +28,8 @@ __all__ = [
     "BrowserLaunchError",
     "NavigationError",
     "JavaScriptError",
+    "JavaScriptValueError",
+    "ExecutionContextDestroyedError",
     "ElementNotFoundError",
     "StaleElementError",
     "DialogOpenError",
@@ -270,6 +272,44 @@ class JavaScriptError(SyncdpError):
         self.message = message
         self.stack = stack
         super().__init__(stack or message)
+
+
+class JavaScriptValueError(SyncdpError, ValueError):
+    """A script's result holds a value with no Python counterpart (a Promise, an Error
+    object, a typed array, a proxy, a weak collection, a platform object such as
+    ``localStorage``...), or a Map whose keys Python cannot hash. Nothing is dropped or
+    guessed: convert it in the script (``Array.from(bytes)``, ``String(err)``, ``[...map]``).
+
+    Attributes:
+        kind: the value's kind as Chromium names it (``"promise"``, ``"typedarray"``...).
+        path: where it is in the result, e.g. ``result['items'][2]``.
+    """
+
+    def __init__(self, kind: str, path: str, hint: str = "") -> None:
+        self.kind = kind
+        self.path = path
+        super().__init__(
+            "%s is a JavaScript %s, which has no Python value%s"
+            % (path, kind, ": " + hint if hint else "; convert it in the script")
+        )
+
+
+class ExecutionContextDestroyedError(CommandError):
+    """The page's JavaScript context went away while a command ran in it: a navigation
+    committed (or a reload, or the frame was removed). Whatever the command started may or
+    may not have run; it is not run again. Retry on the new page if that is safe.
+
+    A :class:`CommandError` (``method``, ``code``, ``message``, ``data`` kept).
+    """
+
+    def __init__(
+        self, method: str, code: Optional[int], message: str, data: Any = None
+    ) -> None:
+        super().__init__(method, code, message, data)
+        # CommandError's text, with what happened in words.
+        self.args = (
+            "%s: the page navigated while it ran (its JavaScript context is gone)" % self.args[0],
+        )
 
 
 class ElementNotFoundError(SyncdpError, LookupError):

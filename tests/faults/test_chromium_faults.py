@@ -46,7 +46,7 @@ HELD = "new Promise((resolve) => { window.release = resolve; })"  # until window
 @pytest.fixture(scope="module", params=["sessions", "sockets"])
 def chrome(request: pytest.FixtureRequest) -> Iterator[Chrome]:
     """One launched browser per transport, shared by the tests that leave it healthy."""
-    browser = Chrome(transport=request.param).start()
+    browser = Chrome(tab_mode=request.param).start()
     try:
         yield browser
     finally:
@@ -204,7 +204,7 @@ def test_command_line_and_profile_are_locked_down(chrome: Chrome) -> None:
 @pytest.mark.parametrize("transport", ["sessions", "sockets"])
 @pytest.mark.timeout(60)
 def test_browser_closed_wakes_every_waiter(transport: str, how: str, figure: Any) -> None:
-    browser = Chrome(transport=transport).start()
+    browser = Chrome(tab_mode=transport).start()
     try:
         tab = browser.new_tab()
         tab.execute_script("1")
@@ -253,7 +253,7 @@ def test_browser_closed_wakes_every_waiter(transport: str, how: str, figure: Any
 @pytest.mark.parametrize("transport", ["sessions", "sockets"])
 @pytest.mark.timeout(60)
 def test_sigkill_mid_navigation(transport: str, figure: Any) -> None:
-    browser = Chrome(transport=transport).start()
+    browser = Chrome(tab_mode=transport).start()
     disconnects: List[Dict[str, Any]] = []
     try:
         browser.connection.register_callback(syncdp.DISCONNECTED_EVENT, disconnects.append)

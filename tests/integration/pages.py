@@ -7,11 +7,13 @@ test touches the outside world. Helpers check processes through ``/proc`` and ``
 
 from __future__ import annotations
 
+import http.server
 import os
 import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -118,6 +120,27 @@ DOWNLOAD = """<!doctype html>
   style="display:block;width:200px;height:40px">get it</a></body></html>
 """ % (DOWNLOAD_NAME, DOWNLOAD_NAME)
 
+# A link that navigates a moment after the click (the query after it starts on this page),
+# a plain link, and the page both lead to, where #dashboard appears 300 ms after the load.
+NAVIGATES_LATER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>login</title></head>
+<body><a id="go" href="#" style="display:block;width:200px;height:40px"
+  onclick="setTimeout(() => { location.href = '/dashboard'; }, 300); return false">go</a>
+<a id="plain" href="/dashboard" style="display:block;width:200px;height:40px">plain</a>
+</body></html>
+"""
+DASHBOARD = """<!doctype html>
+<html><head><meta charset="utf-8"><title>dashboard</title></head>
+<body><script>
+  setTimeout(() => {
+    const el = document.createElement("div");
+    el.id = "dashboard";
+    el.textContent = "welcome";
+    document.body.appendChild(el);
+  }, 300);
+</script></body></html>
+"""
+
 PAGES: Dict[str, Any] = {
     "/": INDEX,
     "/onload": ONLOAD,
@@ -129,6 +152,8 @@ PAGES: Dict[str, Any] = {
     "/data.json": ("application/json", DATA_JSON),
     "/download": DOWNLOAD,
     "/files/" + DOWNLOAD_NAME: ("text/plain", DOWNLOAD_BODY),
+    "/navigates-later": NAVIGATES_LATER,
+    "/dashboard": DASHBOARD,
 }
 
 
@@ -254,3 +279,60 @@ def run_python(script: str, tmpdir: Path, **popen: Any) -> "subprocess.Popen[str
         cwd=str(REPO_ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, **popen,
     )
+
+
+class CountingServer:
+    """An HTTP server on 127.0.0.1 (port 0) that counts the POST requests to each path.
+
+    ``GET /`` serves a blank page; every POST is answered ``200 text/plain`` with a body
+    that is not JSON (``not json``), so ``fetch(...).then(r => r.json())`` rejects with a
+    SyntaxError after the request has reached the server.
+    """
+
+    def __init__(self) -> None:
+        counts: Dict[str, int] = {}
+        lock = threading.Lock()
+        self._counts, self._lock = counts, lock
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self._answer("text/html", b"<!doctype html><title>counting</title>")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    counts[self.path] = counts.get(self.path, 0) + 1
+                self._answer("text/plain", b"not json")
+
+            def _answer(self, content_type: str, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="counting-server",
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        """``http://127.0.0.1:PORT`` + ``path``."""
+        return "http://127.0.0.1:%d%s" % (self._server.server_address[1], path)
+
+    def posts(self, path: str) -> int:
+        """How many POST requests reached ``path``."""
+        with self._lock:
+            return self._counts.get(path, 0)
+
+    def __enter__(self) -> "CountingServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)

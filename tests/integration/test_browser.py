@@ -98,7 +98,7 @@ def test_get_page_attaches_to_one_page_only() -> None:
     with Chrome() as owner:
         for _ in range(3):
             owner.new_tab()
-        other = syncdp.connect(owner.process.port, transport="sessions")
+        other = syncdp.connect(owner.process.port, tab_mode="sessions")
         try:
             page = other.get_page()
             assert page.execute_script("1 + 1") == 2
@@ -348,3 +348,64 @@ def test_browser_killed_mid_command_fails_fast_and_stop_cleans_up() -> None:
     assert stop_took < 10
     assert not chrome.started
     assert_browser_gone(pid, profile)
+
+
+# -- tab mode (formerly "transport") ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sessions", "sockets"])
+def test_tab_mode_chooses_how_tabs_reach_the_browser(mode: str, server: LocalServer) -> None:
+    with Chrome(tab_mode=mode) as chrome:
+        assert chrome.tab_mode == mode
+        tab = chrome.new_tab()
+        expected = syncdp.Session if mode == "sessions" else syncdp.ConnectionHandler
+        assert isinstance(tab.connection, expected)
+        tab.go_to(server.url("/"))
+        assert tab.title == "syncdp index"
+        tab.close()
+
+
+def test_transport_keyword_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="tab_mode") as record:
+        chrome = Chrome(transport="sockets")
+    assert record[0].filename == __file__  # blamed on the caller, not on syncdp
+    assert chrome.tab_mode == "sockets"
+    with pytest.warns(DeprecationWarning, match="tab_mode"):
+        assert chrome.transport == "sockets"
+    with pytest.warns(DeprecationWarning, match="tab_mode"):
+        browser = Browser(None, transport="sessions")
+    assert browser.tab_mode == "sessions"
+    with pytest.warns(DeprecationWarning, match="tab_mode"), pytest.raises(
+        syncdp.InvalidCommand, match="disagree"
+    ):
+        Browser(None, tab_mode="sessions", transport="sockets")
+
+
+def test_old_keyword_drives_a_real_browser(server: LocalServer) -> None:
+    with pytest.warns(DeprecationWarning):
+        chrome = Chrome(transport="sockets")
+    with chrome:
+        tab = chrome.new_tab()
+        assert isinstance(tab.connection, syncdp.ConnectionHandler)
+        tab.go_to(server.url("/"))
+        assert tab.title == "syncdp index"
+
+
+def test_tab_mode_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNCDP_TRANSPORT", raising=False)
+    monkeypatch.setenv("SYNCDP_TAB_MODE", "sockets")
+    assert Browser(None).tab_mode == "sockets"
+    assert Browser(None, tab_mode="sessions").tab_mode == "sessions"  # the argument wins
+    monkeypatch.delenv("SYNCDP_TAB_MODE")
+    monkeypatch.setenv("SYNCDP_TRANSPORT", "sockets")
+    with pytest.warns(DeprecationWarning, match="SYNCDP_TAB_MODE"):
+        assert Browser(None).tab_mode == "sockets"
+    monkeypatch.setenv("SYNCDP_TAB_MODE", "sessions")  # the new name wins, no warning
+    assert Browser(None).tab_mode == "sessions"
+
+
+def test_a_bad_tab_mode_is_refused_naming_the_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNCDP_TAB_MODE", raising=False)
+    monkeypatch.delenv("SYNCDP_TRANSPORT", raising=False)
+    with pytest.raises(syncdp.InvalidCommand, match="tab_mode must be one of"):
+        Chrome(tab_mode="pipes")

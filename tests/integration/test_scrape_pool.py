@@ -114,7 +114,7 @@ def test_results_match_their_pages(transport: str) -> None:
     seen: Set[str] = set()
     stop = threading.Event()
     sampler = threading.Thread(target=_sample_threads, args=(stop, seen), name="test-sampler")
-    with LocalServer(pages) as server, Chrome(transport=transport) as browser:
+    with LocalServer(pages) as server, Chrome(tab_mode=transport) as browser:
         urls: List[str] = [server.url("/p/%d" % n) for n in range(count)]
         urls.insert(5, server.url("/missing"))
         urls.append("http://127.0.0.1:%d/refused" % _dead_port())

@@ -29,7 +29,7 @@ def wait_until(condition: Any, timeout: float, message: str) -> Any:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Chrome]:
-    with Chrome(transport="sessions", arguments=["--site-per-process"]) as chrome:
+    with Chrome(tab_mode="sessions", arguments=["--site-per-process"]) as chrome:
         yield chrome
 
 

@@ -335,6 +335,49 @@ def test_network_logs_and_response_body(tab: Tab, server: LocalServer) -> None:
     assert tab.get_network_response_body(request_id) == DATA_JSON
 
 
+def _fetch_and_wait_for_response(tab: Tab, path: str) -> bool:
+    """Fetch ``path`` in the page; whether a Network.responseReceived for it arrived."""
+    try:
+        with tab.expect_event(
+            "Network.responseReceived", lambda e: path in e["params"]["response"]["url"],
+            timeout=2,
+        ):
+            tab.execute_script("fetch(%r).then(r => r.text())" % path)
+    except EventTimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", ["send", "cdp", "execute_command"])
+def test_disable_network_events_leaves_the_users_own_network_enable_on(
+    tab: Tab, server: LocalServer, how: str
+) -> None:
+    tab.go_to(server.url("/fetcher"))
+    if how == "send":
+        tab.send("Network.enable")
+    elif how == "cdp":
+        tab.cdp.Network.enable()
+    else:
+        tab.execute_command({"method": "Network.enable"})
+    tab.enable_network_events()
+    tab.disable_network_events()  # the helper's own use ends; the user's does not
+    assert _fetch_and_wait_for_response(tab, "/data.json")
+    tab.send("Network.disable")  # the user's own disable is sent as is
+    assert not _fetch_and_wait_for_response(tab, "/data.json?after-disable")
+
+
+def test_disable_network_events_turns_the_domain_off_when_only_the_helper_used_it(
+    tab: Tab, server: LocalServer
+) -> None:
+    tab.go_to(server.url("/fetcher"))
+    tab.enable_network_events()
+    assert _fetch_and_wait_for_response(tab, "/data.json")
+    tab.disable_network_events()
+    logged = len(tab.get_network_logs())
+    assert not _fetch_and_wait_for_response(tab, "/data.json?off")
+    assert len(tab.get_network_logs()) == logged
+
+
 # -- dialogs ---------------------------------------------------------------------------------
 
 

@@ -69,7 +69,7 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module", params=["sessions", "sockets"])
 def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(transport=request.param) as chrome:
+    with Chrome(tab_mode=request.param) as chrome:
         yield chrome
 
 
@@ -526,7 +526,7 @@ def test_a_closed_tab_is_not_listed_again(browser: Chrome) -> None:
 
 
 def test_tabs_of_a_stopped_connection_say_so(browser: Chrome) -> None:
-    other = syncdp.connect(browser.process.port, transport=browser.transport)
+    other = syncdp.connect(browser.process.port, tab_mode=browser.tab_mode)
     tab = other.new_tab()
     assert tab.execute_script("1 + 1") == 2
     other.stop()

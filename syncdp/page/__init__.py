@@ -1,0 +1,14 @@
+"""The collaborators a :class:`~syncdp.tab.Tab` is composed of, one concern each.
+
+* :mod:`.host`: what a tab needs from its browser (:class:`TabHost`);
+* :mod:`.core`: the tab's command path (closed, crashed and dialog checks; set-up);
+* :mod:`.dialogs`: JavaScript dialogs (state, policy, answering);
+* :mod:`.navigation`: ``go_to``, ``refresh`` and lifecycle waits;
+* :mod:`.evaluation` and :mod:`.values`: running JavaScript and reading its values;
+* :mod:`.query`: finding elements;
+* :mod:`.capture`: screenshots and PDFs;
+* :mod:`.network`: the network log;
+* :mod:`.events`: callbacks (also on a background pool) and event waits.
+
+``Tab`` keeps the public methods and delegates to these; nothing here is public API.
+"""

@@ -1,0 +1,261 @@
+"""The command path of one tab: every command a tab sends goes through :class:`PageCore`.
+
+It knows whether the tab is closed or crashed, whether an open JavaScript dialog blocks a
+command, and enables what the tab relies on once per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from syncdp.connection import Session
+from syncdp.connection.endpoint import _check_timeout, _Endpoint
+from syncdp.exceptions import (
+    CommandError,
+    ConnectFailedError,
+    DialogOpenError,
+    ExecutionContextDestroyedError,
+    InvalidCommand,
+    TargetClosedError,
+    TargetCrashedError,
+)
+from syncdp.page.host import TabHost
+
+__all__ = ["PageCore", "check_name", "BLOCKED_BY_DIALOG", "BLOCKED_BY_BEFOREUNLOAD"]
+
+logger = logging.getLogger(__name__)
+
+# Commands the renderer cannot answer while a JavaScript dialog blocks its main thread.
+BLOCKED_BY_DIALOG: Tuple[str, ...] = (
+    "Runtime.evaluate",
+    "Runtime.callFunctionOn",
+    "Runtime.awaitPromise",
+    "Page.captureScreenshot",
+    "Page.printToPDF",
+    "Input.",
+    "DOM.scrollIntoViewIfNeeded",
+)
+
+# Commands a beforeunload dialog holds until it is answered (the navigation waits for it).
+BLOCKED_BY_BEFOREUNLOAD: Tuple[str, ...] = ("Page.navigate", "Page.reload")
+
+# What a crashed tab can still do: navigate or reload (which starts a new renderer), close.
+# Anything else would wait for a renderer that is gone until its timeout.
+_SURVIVE_CRASH = ("Page.reload", "Page.navigate", "Page.close")
+
+
+# Chromium's answers to a Runtime command whose JavaScript context a navigation replaced (the
+# error code is the generic -32000: the message is all there is to tell them apart).
+_CONTEXT_GONE = (
+    "Cannot find context with specified id",
+    "Execution context was destroyed",
+    "Inspected target navigated or closed",
+    "Cannot find default execution context",
+)
+
+
+def _typed(exc: CommandError) -> CommandError:
+    """``exc`` as :class:`ExecutionContextDestroyedError` when it says the context is gone."""
+    if exc.method.startswith("Runtime.") and any(text in exc.message for text in _CONTEXT_GONE):
+        return ExecutionContextDestroyedError(exc.method, exc.code, exc.message, exc.data)
+    return exc
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it is a non-empty str; ``InvalidCommand`` naming ``what`` otherwise."""
+    if not isinstance(value, str) or not value:
+        raise InvalidCommand("%s must be a non-empty string, got %r" % (what, value))
+    return value
+
+
+class PageCore:
+    """One tab's connection with the checks every command of the tab passes.
+
+    Args:
+        host: the browser, as tabs see it.
+        target_id: the page target.
+        connection: the tab's session or websocket connection.
+    """
+
+    def __init__(self, host: TabHost, target_id: str, connection: _Endpoint) -> None:
+        self.host = host
+        self.target_id = target_id
+        self.connection = connection
+        # None: dialogs stay open and block commands; "accept"/"dismiss": answered at once.
+        self.dialog_policy: Optional[str] = None
+        self._lock = threading.Lock()
+        self._prepared_for = 0
+        self._closed = False
+        self._crashed = False
+        # Domains the user enabled through this tab (send, execute_command, cdp): syncdp's
+        # helpers never disable those (enable_network_events/disable_network_events).
+        self._user_domains: Set[str] = set()
+        self._domains_lock = threading.Lock()
+        connection.add_reader_hook("Inspector.detached", self._on_detached)
+        connection.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
+        connection.add_reader_hook("Inspector.targetReloadedAfterCrash", self._on_new_renderer)
+        connection.add_reader_hook("Page.frameNavigated", self._on_frame_navigated)
+
+    # -- reader hooks: run on the reader thread, never block --------------------------------
+
+    def _on_detached(self, event: Dict[str, Any]) -> None:
+        reason = str((event.get("params") or {}).get("reason", "detached"))
+        if reason == "target_closed":
+            self._closed = True
+        self.connection.fail_pending(
+            lambda method: TargetClosedError(method, "the tab went away (%s)" % reason)
+        )
+
+    def _on_crashed(self, event: Dict[str, Any]) -> None:
+        self._crashed = True
+        self.connection.fail_pending(
+            lambda method: TargetCrashedError(method, "the tab's renderer process crashed")
+        )
+
+    def _on_new_renderer(self, event: Dict[str, Any]) -> None:
+        self._crashed = False  # a navigation or reload started a new renderer
+
+    def _on_frame_navigated(self, event: Dict[str, Any]) -> None:
+        frame = (event.get("params") or {}).get("frame") or {}
+        if not frame.get("parentId"):
+            self._crashed = False  # the main frame shows a new document
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether the tab was closed (by ``Tab.close`` or by the browser)."""
+        if not self._closed and isinstance(self.connection, Session) and self.connection.detached:
+            self._closed = True  # its target went away: the session ended with it
+        return self._closed
+
+    def mark_closed(self) -> bool:
+        """Mark the tab closed; returns whether it was open until now."""
+        was_open, self._closed = not self._closed, True
+        return was_open
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the tab's renderer crashed (a reload or navigation recovers it)."""
+        return self._crashed
+
+    def check_open(self, method: str) -> None:
+        """``TargetClosedError`` if the browser was stopped or the tab closed."""
+        reason = self.host.unusable_reason()
+        if reason is not None:
+            raise TargetClosedError(method, reason)
+        if self.closed:
+            raise TargetClosedError(method, "the tab %s is closed" % self.target_id)
+
+    def check_not_crashed(self, method: str) -> None:
+        """``TargetCrashedError`` at once for what a crashed renderer would never answer."""
+        if self._crashed and not (method in _SURVIVE_CRASH or method.startswith("Target.")):
+            raise TargetCrashedError(
+                method,
+                "the tab's renderer process crashed (not sent); refresh() or go_to() "
+                "to recover",
+            )
+
+    def check_no_dialog(self, method: str) -> None:
+        """``DialogOpenError`` if an open dialog (no policy) blocks ``method``."""
+        if method.startswith(BLOCKED_BY_DIALOG) and self.dialog_policy is None:
+            dialog = self.connection.dialog
+            if dialog:
+                params = dialog.get("params") or {}
+                raise DialogOpenError(str(params.get("type")), str(params.get("message")), method)
+
+    # -- domains the user enabled -------------------------------------------------------------
+
+    def user_enabled(self, domain: str) -> bool:
+        """Whether the user enabled ``domain`` through this tab (and did not disable it)."""
+        with self._domains_lock:
+            return domain in self._user_domains
+
+    def _note_user_command(self, method: str) -> None:
+        domain, _, verb = method.rpartition(".")
+        with self._domains_lock:
+            if verb == "enable":
+                self._user_domains.add(domain)
+            elif verb == "disable":
+                self._user_domains.discard(domain)
+
+    def send_for_user(
+        self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+    ) -> Dict[str, Any]:
+        """:meth:`send` for a command the user sent (``X.enable``/``X.disable`` noted)."""
+        result = self.send(method, params, timeout=timeout)
+        self._note_user_command(method)
+        return result
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Enable what the tab relies on, once per connection (again after a reconnect)."""
+        conn = self.connection
+        conn.connect()
+        if self._prepared_for == conn.connection_count:
+            return
+        with self._lock:
+            if self._prepared_for == conn.connection_count:
+                return
+            commands: List[Any] = [
+                ("Page.enable", None),
+                ("Page.setLifecycleEventsEnabled", {"enabled": True}),
+            ]
+            viewport = self.host.viewport()
+            if viewport is not None:
+                width, height = viewport
+                commands.append(
+                    (
+                        "Emulation.setDeviceMetricsOverride",
+                        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                    )
+                )
+            # The connection's pipelined send (one round trip for the set-up, X.enable kept
+            # for replay after a reconnect) has no public name yet.
+            conn._send_pipelined(commands, 30)
+            self._prepared_for = conn.connection_count
+
+    def send(
+        self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+    ) -> Dict[str, Any]:
+        """``Tab.send``: the checks, the set-up, then the command."""
+        check_name(method, "method")
+        timeout = _check_timeout(timeout)
+        self.check_open(method)
+        self.check_not_crashed(method)
+        try:
+            self.prepare()
+            self.check_no_dialog(method)
+            return self.connection.send(method, params, timeout=timeout)
+        except CommandError as exc:
+            typed = _typed(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+        except ConnectFailedError as exc:
+            # The page's own websocket cannot be opened: the browser tells whether the
+            # target is gone (then the tab is closed) or something else failed.
+            if self.host.target_gone(self.target_id):
+                self._closed = True
+                raise TargetClosedError(
+                    method, "the tab %s no longer exists" % self.target_id
+                ) from exc
+            raise
+
+    def execute_command(
+        self, command: Dict[str, Any], timeout: Optional[float] = 10
+    ) -> Dict[str, Any]:
+        """``Tab.execute_command``: a raw command of the user, with the tab's checks."""
+        timeout = _check_timeout(timeout)
+        method = command.get("method") if isinstance(command, dict) else None
+        self.check_open(str(method if method is not None else command))
+        if isinstance(method, str):
+            self.check_not_crashed(method)
+        self.prepare()
+        response = self.connection.execute_command(command, timeout)
+        if isinstance(method, str) and "error" not in response:
+            self._note_user_command(method)
+        return response
