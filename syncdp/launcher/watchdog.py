@@ -92,14 +92,20 @@ def _reap_all(deadline: float) -> None:
     dies: it is killed at the next look, instead of outliving us under PID 1 (holding the
     owner's stderr pipe open).
     """
+    idle = 0
     while time.monotonic() < deadline:
         try:
             got, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
-        if got == 0:
+        if got:
+            _kill_orphans()  # the reaped one's children were adopted before it was reaped
+            idle = 0
+            continue
+        idle += 1
+        if idle % 5 == 0:  # a grandchild's death adopts its children without a reap here
             _kill_orphans()
-            time.sleep(0.02)
+        time.sleep(0.02)
 
 
 def _remove_singleton(profile: str, pid: int) -> None:
