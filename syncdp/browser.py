@@ -559,6 +559,10 @@ class Chrome(Browser):
         """Close the browser: gracefully, then kill its process group; remove a temporary
         profile. Idempotent; :meth:`start` launches a new browser afterwards.
 
+        A ``user_data_dir`` profile keeps what the browser wrote (cookies, storage): it is
+        asked to close (``Browser.close``) and given up to ``timeout`` s to exit by itself
+        before what is left is killed.
+
         Interrupted (Ctrl-C), it raises ``KeyboardInterrupt``; calling it again, or the
         garbage collector or interpreter exit, finishes the job.
         """

@@ -65,23 +65,39 @@ def _parent_of(pid: str) -> Optional[str]:
         return None
 
 
-def _kill_orphans() -> None:
-    """SIGKILL our children other than the browser.
-
-    Browser descendants that daemonized (crashpad handlers, in their own sessions) were
-    re-parented to this subreaper: they are exactly our children other than the browser.
-    """
+def _children() -> list[int]:
+    """Our children: from ``/proc/self/task/*/children`` (cheap), else a scan of ``/proc``."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+        found: list[int] = []
+        for task in tasks:
+            with open("/proc/self/task/%s/children" % task, "rb") as fh:
+                found.extend(int(pid) for pid in fh.read().split())
+        return found
+    except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN
+        pass
+    except (OSError, ValueError):
+        return []
     me = str(os.getpid())
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return
-    for entry in entries:
-        if entry.isdigit() and _parent_of(entry) == me:
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
+        return []
+    return [int(entry) for entry in entries if entry.isdigit() and _parent_of(entry) == me]
+
+
+def _kill_orphans() -> None:
+    """SIGKILL all our children.
+
+    Browser descendants that daemonized (crashpad handlers, in their own sessions) were
+    re-parented to this subreaper: they are exactly our children other than the browser,
+    which has been SIGKILLed already.
+    """
+    for pid in _children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _reap_all(deadline: float) -> None:
@@ -92,14 +108,20 @@ def _reap_all(deadline: float) -> None:
     dies: it is killed at the next look, instead of outliving us under PID 1 (holding the
     owner's stderr pipe open).
     """
+    idle = 0
     while time.monotonic() < deadline:
         try:
             got, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
-        if got == 0:
+        if got:
+            _kill_orphans()  # the reaped one's children were adopted before it was reaped
+            idle = 0
+            continue
+        idle += 1
+        if idle % 5 == 0:  # a grandchild's death adopts its children without a reap here
             _kill_orphans()
-            time.sleep(0.02)
+        time.sleep(0.02)
 
 
 def _remove_singleton(profile: str, pid: int) -> None:
