@@ -23,6 +23,7 @@ from syncdp.page.events import PageEvents
 from syncdp.page.host import TabHost
 from syncdp.page.navigation import Navigator
 from syncdp.page.network import NetworkLog
+from syncdp.page.pointer import Pointer
 from syncdp.page.query import Finder
 from syncdp.screenshot import PathArg, Pdf, Screenshot
 
@@ -74,7 +75,9 @@ class Tab:
         self._navigator = Navigator(self._core, self._dialogs)
         self._evaluator = Evaluator(self._core)
         self._capture = Capture(self._core)
-        self._finder = Finder(self._core, self._evaluator, self._capture)
+        self._finder = Finder(
+            self._core, self._evaluator, self._capture, Pointer(self._core)
+        )
         self._network = NetworkLog(self._core)
         self._events = PageEvents(self._core)
         self._cdp: Optional["CDP"] = None

@@ -158,13 +158,20 @@ class PageCore:
                 "to recover",
             )
 
-    def check_no_dialog(self, method: str) -> None:
-        """``DialogOpenError`` if an open dialog (no policy) blocks ``method``."""
+    def dialog_error(self, method: str) -> Optional[DialogOpenError]:
+        """The ``DialogOpenError`` for ``method`` if an open dialog (no policy) blocks it."""
         if method.startswith(BLOCKED_BY_DIALOG) and self.dialog_policy is None:
             dialog = self.connection.dialog
             if dialog:
                 params = dialog.get("params") or {}
-                raise DialogOpenError(str(params.get("type")), str(params.get("message")), method)
+                return DialogOpenError(str(params.get("type")), str(params.get("message")), method)
+        return None
+
+    def check_no_dialog(self, method: str) -> None:
+        """``DialogOpenError`` if an open dialog (no policy) blocks ``method``."""
+        error = self.dialog_error(method)
+        if error is not None:
+            raise error
 
     # -- domains the user enabled -------------------------------------------------------------
 

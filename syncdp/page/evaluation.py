@@ -255,6 +255,7 @@ class Evaluator:
             "objectId": object_id,
             "functionDeclaration": declaration,
             "arguments": [call_argument(a, "args[%d]" % i) for i, a in enumerate(args)],
+            "returnByValue": by_value,  # what a Chromium without deep serialization uses
             "awaitPromise": await_promise,
             "userGesture": True,
         }

@@ -16,6 +16,7 @@ from syncdp.exceptions import (
 from syncdp.page.capture import Capture
 from syncdp.page.core import PageCore
 from syncdp.page.evaluation import Evaluator
+from syncdp.page.pointer import Pointer
 from syncdp.screenshot import PathArg, Screenshot
 
 __all__ = ["Finder"]
@@ -68,10 +69,13 @@ class Finder:
     """The query side of a tab, and what its :class:`Element` objects use of the page
     (an :class:`~syncdp.element.ElementHost`)."""
 
-    def __init__(self, core: PageCore, evaluator: Evaluator, capture: Capture) -> None:
+    def __init__(
+        self, core: PageCore, evaluator: Evaluator, capture: Capture, pointer: Pointer
+    ) -> None:
         self._core = core
         self._evaluator = evaluator
         self._capture = capture
+        self._pointer = pointer
 
     # -- ElementHost ------------------------------------------------------------------------
 
@@ -100,6 +104,10 @@ class Finder:
             by_value=by_value,
             timeout=timeout,
         )
+
+    def click_at(self, x: float, y: float, button: str, click_count: int) -> None:
+        """See :meth:`Pointer.click_at`."""
+        self._pointer.click_at(x, y, button, click_count)
 
     def capture_clip(
         self,

@@ -14,10 +14,10 @@ import math
 from typing import Any, Iterator
 
 import pytest
-
-from pages import CountingServer, needs_chromium
 from syncdp import Chrome, Tab
 from syncdp.exceptions import InvalidCommand, JavaScriptError, JavaScriptValueError
+
+from pages import CountingServer, needs_chromium
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
@@ -187,3 +187,72 @@ def test_element_call_refuses_nested_values_json_cannot_carry(tab: Tab) -> None:
     tab.go_to("data:text/html,<p id=para>hi</p>")
     with pytest.raises(InvalidCommand, match=r"args\[0\]\[1\] is nan"):
         tab.query("#para").call("function(a) { return a }", [1, math.nan])
+
+
+# -- script forms, thrown values, unserializable values ----------------------------------------
+
+
+def test_execute_script_await_in_a_body_without_leading_return(tab: Tab) -> None:
+    assert tab.execute_script("const r = await Promise.resolve(7); return r") == 7
+    assert tab.execute_script("await new Promise(r => setTimeout(r, 10)); return 'waited'") == (
+        "waited"
+    )
+    assert tab.execute_script("await Promise.resolve(8)") == 8
+
+
+def test_execute_script_declarations_can_run_twice(tab: Tab) -> None:
+    assert tab.execute_script("const el = 1; el") == 1
+    assert tab.execute_script("const el = 1; el") == 1
+    assert tab.execute_script("let n = 2; n * 3") == 6
+    assert tab.execute_script("let n = 2; n * 3") == 6
+    assert tab.execute_script("class Box {}; typeof Box") == "function"
+    assert tab.execute_script("class Box {}; typeof Box") == "function"
+
+
+def test_execute_script_statements_keep_their_results(tab: Tab) -> None:
+    # a function declaration still defines a global, as before
+    assert tab.execute_script("function helper() { return 41; }") is None
+    assert tab.execute_script("helper() + 1") == 42
+    assert tab.execute_script("var v = {a: [1, 'x']}; v") == {"a": [1, "x"]}
+    # a statement script ending in a promise: still awaited
+    assert tab.execute_script("const p = 5; new Promise(r => setTimeout(() => r(p * 2), 10))") == 10
+    with pytest.raises(JavaScriptError, match="no way"):
+        tab.execute_script("const q = 1; Promise.reject(new Error('no way'))")
+    # an object literal expression
+    assert tab.execute_script("({a: 1})") == {"a": 1}
+
+
+def test_execute_script_runtime_syntax_error_runs_once(tab: Tab) -> None:
+    with pytest.raises(JavaScriptError, match="SyntaxError"):
+        tab.execute_script("(window.runs = (window.runs || 0) + 1, JSON.parse('{'))")
+    assert tab.execute_script("window.runs") == 1
+
+
+def test_execute_script_unserializable_values(tab: Tab) -> None:
+    assert math.isnan(tab.execute_script("NaN"))
+    assert tab.execute_script("Infinity") == math.inf
+    assert tab.execute_script("-Infinity") == -math.inf
+    negative_zero = tab.execute_script("-0")
+    assert negative_zero == 0 and math.copysign(1, negative_zero) == -1
+    assert tab.execute_script("123n") == 123
+    assert tab.execute_script("2n ** 70n") == 2**70
+    assert tab.execute_script("const big = -5n; big") == -5
+    tab.go_to("data:text/html,<p id=p>x</p>")
+    assert math.isnan(tab.query("#p").call("function() { return 0 / 0; }"))
+
+
+@pytest.mark.parametrize(
+    "script, expected",
+    [
+        ("throw 'plain'", '"plain"'),
+        ("Promise.reject('str')", '"str"'),
+        ("throw {code: 5}", "code: 5"),
+        ("throw 42", "42"),
+        ("throw null", "null"),
+    ],
+)
+def test_thrown_values_are_in_the_message(tab: Tab, script: str, expected: str) -> None:
+    with pytest.raises(JavaScriptError) as info:
+        tab.execute_script(script)
+    assert expected in info.value.message
+    assert expected in str(info.value)

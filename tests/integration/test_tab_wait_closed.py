@@ -12,7 +12,7 @@ from typing import Iterator, List
 import pytest
 
 from pages import needs_chromium
-from syncdp import Chrome, Tab
+from syncdp import Chrome
 from syncdp.exceptions import InvalidCommand
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]

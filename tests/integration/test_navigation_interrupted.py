@@ -1,0 +1,196 @@
+"""go_to() and refresh() interrupted: a dialog opening during the load fails them at once; a
+timeout or Ctrl-C stops the navigation so the tab is usable at once.
+
+Real headless Chromium; every test runs in both tab modes."""
+
+from __future__ import annotations
+
+import _thread
+import socket
+import threading
+import time
+from typing import Iterator
+
+import pytest
+from syncdp import Chrome, Tab
+from syncdp.exceptions import (
+    CommandError,
+    DialogOpenError,
+)
+from syncdp.localserver import LocalServer
+
+from pages import needs_chromium, wait_until
+
+pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
+
+FAST = 2.0  # seconds: "at once", with room for a loaded 2-core machine
+
+PAGES = {
+    "/": "<!doctype html><title>plain</title><p id='p'>plain page</p>",
+    "/second": "<!doctype html><title>second</title><p>second page</p>",
+    "/alert-during-load": "<!doctype html><title>alerting</title>"
+    "<script>alert('during load')</script><p id='after'>after</p>",
+    "/confirm-in-onload": "<!doctype html><title>confirming</title>"
+    "<body onload=\"window.answer = confirm('sure?')\">confirm</body>",
+    "/beforeunload": "<!doctype html><title>leave?</title>"
+    "<script>window.addEventListener('beforeunload', (e) => {"
+    " e.preventDefault(); e.returnValue = ''; });</script>"
+    "<div id='zone' style='width:300px;height:200px'>zone</div>",
+    "/buttons": """<!doctype html><title>buttons</title>
+<style>button { display: block; width: 160px; height: 40px; margin: 10px; }</style>
+<button id="confirm" onclick="window.confirmed = confirm('really?')">confirm</button>
+<button id="alert-down" onmousedown="alert('pressed')">alert on press</button>
+<button id="plain" onclick="window.plainClicks = (window.plainClicks || 0) + 1">plain</button>
+<p id="hidden" style="display: none">hidden</p>
+<p id="doomed">doomed</p>""",
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    with LocalServer(PAGES) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module", params=["sessions", "sockets"])
+def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
+    with Chrome(tab_mode=request.param) as chrome:
+        yield chrome
+
+
+@pytest.fixture
+def tab(browser: Chrome) -> Iterator[Tab]:
+    new = browser.new_tab()
+    try:
+        yield new
+    finally:
+        new.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """A URL on 127.0.0.1 whose server accepts connections and never answers."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield "http://127.0.0.1:%d/never" % sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+def _activate(tab: Tab) -> None:
+    """A real click on the page: Chromium shows beforeunload dialogs only after one."""
+    tab.query("#zone").click()
+
+
+def _loaded(tab: Tab) -> bool:
+    """Whether the page finished loading; False while a navigation replaces the page (an
+    evaluate landing just then fails with "Inspected target navigated or closed")."""
+    try:
+        return bool(tab.execute_script("document.readyState") == "complete")
+    except CommandError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "path, wait_until_, kind, message",
+    [
+        ("/alert-during-load", "load", "alert", "during load"),
+        ("/alert-during-load", "domcontentloaded", "alert", "during load"),
+        ("/confirm-in-onload", "load", "confirm", "sure?"),
+    ],
+)
+def test_go_to_fails_fast_when_a_dialog_opens_during_the_load(
+    tab: Tab, server: LocalServer, path: str, wait_until_: str, kind: str, message: str
+) -> None:
+    start = time.monotonic()
+    with pytest.raises(DialogOpenError) as info:
+        tab.go_to(server.url(path), timeout=5, wait_until=wait_until_)
+    assert time.monotonic() - start < FAST
+    assert info.value.dialog_type == kind
+    assert info.value.dialog_message == message
+    assert "go_to" in str(info.value)
+    assert tab.has_dialog()
+    tab.handle_dialog(accept=True)
+    # Answered: the load goes on, and the tab works.
+    wait_until(lambda: _loaded(tab), 5)
+
+
+def test_refresh_fails_fast_when_a_dialog_opens_during_the_reload(
+    tab: Tab, server: LocalServer
+) -> None:
+    with pytest.raises(DialogOpenError):
+        tab.go_to(server.url("/alert-during-load"), timeout=5)
+    tab.handle_dialog()
+    wait_until(lambda: _loaded(tab), 5)
+    start = time.monotonic()
+    with pytest.raises(DialogOpenError) as info:
+        tab.refresh(timeout=5)
+    assert time.monotonic() - start < FAST
+    assert info.value.dialog_message == "during load"
+    tab.handle_dialog()
+
+
+def test_beforeunload_dialog_fails_go_to_and_refresh_fast(
+    tab: Tab, server: LocalServer
+) -> None:
+    tab.go_to(server.url("/beforeunload"))
+    _activate(tab)
+    start = time.monotonic()
+    with pytest.raises(DialogOpenError) as info:
+        tab.go_to(server.url("/second"), timeout=5)
+    assert time.monotonic() - start < FAST
+    assert info.value.dialog_type == "beforeunload"
+    assert tab.has_dialog()
+    tab.handle_dialog(accept=False)  # stay
+    assert tab.title == "leave?"
+
+    start = time.monotonic()
+    with pytest.raises(DialogOpenError):
+        tab.refresh(timeout=5)
+    assert time.monotonic() - start < FAST
+    tab.handle_dialog(accept=True)  # leave: the reload goes on
+
+    wait_until(lambda: _loaded(tab), 5)
+    assert tab.title == "leave?"
+
+
+def test_go_to_with_a_dialog_policy_still_loads(tab: Tab, server: LocalServer) -> None:
+    tab.set_dialog_policy("accept")
+    tab.go_to(server.url("/confirm-in-onload"), timeout=5)
+    assert tab.execute_script("window.answer") is True
+    tab.go_to(server.url("/alert-during-load"), timeout=5)
+    assert tab.query("#after").text == "after"
+    assert not tab.has_dialog()
+
+
+def test_go_to_timeout_stops_the_navigation(
+    tab: Tab, server: LocalServer, black_hole: str
+) -> None:
+    tab.go_to(server.url("/"))
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        tab.go_to(black_hole, timeout=1)
+    assert time.monotonic() - start < 1 + FAST
+    # The navigation is gone: the old page answers at once, not when the server does.
+    start = time.monotonic()
+    assert tab.execute_script("document.title", timeout=4) == "plain"
+    assert time.monotonic() - start < FAST
+    assert tab.current_url == server.url("/")
+
+
+def test_interrupted_go_to_stops_the_navigation(
+    tab: Tab, server: LocalServer, black_hole: str
+) -> None:
+    tab.go_to(server.url("/"))
+    timer = threading.Timer(0.5, _thread.interrupt_main)  # Ctrl-C during the navigation
+    timer.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            tab.go_to(black_hole, timeout=10)
+        assert time.monotonic() - start < 0.5 + FAST
+    finally:
+        timer.cancel()
+    assert tab.execute_script("document.title", timeout=4) == "plain"

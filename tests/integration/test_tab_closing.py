@@ -1,0 +1,125 @@
+"""Closed tabs: what fails, how fast, and what the browser lists afterwards.
+
+Real headless Chromium; every test runs in both tab modes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterator, List
+
+import pytest
+import syncdp
+from syncdp import Chrome, Tab
+from syncdp.exceptions import (
+    CommandError,
+    TargetClosedError,
+)
+
+from pages import needs_chromium
+
+pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
+
+
+PAGES = {
+    "/": "<!doctype html><title>plain</title><p id='p'>plain page</p>",
+    "/second": "<!doctype html><title>second</title><p>second page</p>",
+    "/alert-during-load": "<!doctype html><title>alerting</title>"
+    "<script>alert('during load')</script><p id='after'>after</p>",
+    "/confirm-in-onload": "<!doctype html><title>confirming</title>"
+    "<body onload=\"window.answer = confirm('sure?')\">confirm</body>",
+    "/beforeunload": "<!doctype html><title>leave?</title>"
+    "<script>window.addEventListener('beforeunload', (e) => {"
+    " e.preventDefault(); e.returnValue = ''; });</script>"
+    "<div id='zone' style='width:300px;height:200px'>zone</div>",
+    "/buttons": """<!doctype html><title>buttons</title>
+<style>button { display: block; width: 160px; height: 40px; margin: 10px; }</style>
+<button id="confirm" onclick="window.confirmed = confirm('really?')">confirm</button>
+<button id="alert-down" onmousedown="alert('pressed')">alert on press</button>
+<button id="plain" onclick="window.plainClicks = (window.plainClicks || 0) + 1">plain</button>
+<p id="hidden" style="display: none">hidden</p>
+<p id="doomed">doomed</p>""",
+}
+
+
+@pytest.fixture(scope="module", params=["sessions", "sockets"])
+def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
+    with Chrome(tab_mode=request.param) as chrome:
+        yield chrome
+
+
+@pytest.fixture
+def tab(browser: Chrome) -> Iterator[Tab]:
+    new = browser.new_tab()
+    try:
+        yield new
+    finally:
+        new.close()
+
+
+def _elapsed(call: Callable[[], Any]) -> float:
+    start = time.monotonic()
+    call()
+    return time.monotonic() - start
+
+
+def _activate(tab: Tab) -> None:
+    """A real click on the page: Chromium shows beforeunload dialogs only after one."""
+    tab.query("#zone").click()
+
+
+def _loaded(tab: Tab) -> bool:
+    """Whether the page finished loading; False while a navigation replaces the page (an
+    evaluate landing just then fails with "Inspected target navigated or closed")."""
+    try:
+        return bool(tab.execute_script("document.readyState") == "complete")
+    except CommandError:
+        return False
+
+
+def test_on_a_closed_tab_raises(browser: Chrome) -> None:
+    tab = browser.new_tab()
+    tab.close()
+    with pytest.raises(TargetClosedError):
+        tab.on("Page.loadEventFired", lambda event: None)
+
+
+def test_closing_a_tab_fails_its_waiters_with_target_closed_on_both_transports(
+    browser: Chrome,
+) -> None:
+    tab = browser.new_tab()
+    tab.execute_script("1")
+    errors: List[BaseException] = []
+
+    def wait() -> None:
+        try:
+            tab.wait_for_event("Page.loadEventFired", timeout=20)
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()  # waiting already or not yet: either way it must end with TargetClosedError
+    start = time.monotonic()
+    tab.close()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert time.monotonic() - start < 6
+    assert len(errors) == 1 and isinstance(errors[0], TargetClosedError), errors
+
+
+def test_a_closed_tab_is_not_listed_again(browser: Chrome) -> None:
+    for _ in range(5):
+        tab = browser.new_tab()
+        tab.close()
+        listed = [t.target_id for t in browser.get_opened_tabs()]
+        assert tab.target_id not in listed
+
+
+def test_tabs_of_a_stopped_connection_say_so(browser: Chrome) -> None:
+    other = syncdp.connect(browser.process.port, tab_mode=browser.tab_mode)
+    tab = other.new_tab()
+    assert tab.execute_script("1 + 1") == 2
+    other.stop()
+    with pytest.raises(TargetClosedError, match="stop"):
+        tab.execute_script("1")
+    browser.send("Target.closeTarget", {"targetId": tab.target_id})
