@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from syncdp._types import Transport
 from syncdp.connection.commands import CommandFuture, CommandManager
@@ -82,17 +82,23 @@ class ConnectionCore:
     Args:
         open_transport: opens a new transport (the handler's connector, wrapped).
         root: the route of the connection's own target.
+        sessions: the routes of its sessions by ``sessionId`` (read by the reader unlocked).
         connect_timeout: seconds for a connect; also the bound of each replayed enable.
         replay_enables: send the root's enables again on a new socket.
     """
 
     def __init__(
-        self, open_transport: Opener, root: Route, connect_timeout: float, replay_enables: bool
+        self,
+        open_transport: Opener,
+        root: Route,
+        sessions: Mapping[str, Route],
+        connect_timeout: float,
+        replay_enables: bool,
     ) -> None:
         self.serial = next(_serial)
         self.commands = CommandManager()
         self.root = root
-        self.sessions: Dict[str, Route] = {}  # sessionId -> route; see targets.Targets
+        self.sessions = sessions  # sessionId -> route, kept by targets.Targets
         self.connect_timeout = connect_timeout
         self.replay_enables = replay_enables
         self.connection_count = 0

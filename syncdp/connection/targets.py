@@ -74,6 +74,7 @@ class Targets:
 
     Args:
         core: the connection.
+        routes: the table of session routes the core routes by (empty).
         make_session: builds the public Session object for an auto-attached child route.
         network_logs_limit: for the routes of auto-attached children.
     """
@@ -81,13 +82,14 @@ class Targets:
     def __init__(
         self,
         core: ConnectionCore,
+        routes: Dict[str, SessionRoute],
         make_session: Callable[[SessionRoute], Any],
         network_logs_limit: Optional[int],
     ) -> None:
         self._core = core
         self._make_session = make_session
         self._limit = network_logs_limit
-        self.routes: Dict[str, SessionRoute] = core.sessions  # type: ignore[assignment]
+        self.routes = routes  # the core's sessions table: the reader reads it unlocked
         self._lock = threading.Lock()  # changes to routes; the reader reads it unlocked
         root = core.root
         root.hooks.add("Target.attachedToTarget", lambda event: self._on_attached(root, event))
