@@ -137,13 +137,13 @@ class Targets:
     def end(self, route: SessionRoute, make_error: ErrorFactory) -> None:
         """End a session: later use raises ``make_error(method)``; pending commands, waiters
         and child sessions fail with it now (any thread, the reader too)."""
-        if route.ended is not None:
-            return
-        route.ended = make_error
-        route.ended_event.set()
-        with self._lock:
+        with self._lock:  # the first end wins: close() and a reader hook may race
+            if route.ended is not None:
+                return
+            route.ended = make_error
             if self.routes.get(str(route.session_id)) is route:
                 del self.routes[str(route.session_id)]
+        route.ended_event.set()
         self._core.commands.fail_matching(_any_method, make_error, route.session_id)
         route.events.fail_waiters(lambda event: make_error("waiting for " + event))
         for child in self.children_of(route):  # its iframes and workers go with it
