@@ -21,7 +21,7 @@ from typing import List, Optional
 
 from syncdp.connection.core import ConnectionCore, Link
 from syncdp.connection.endpoint import Number, ProtocolSource, _Endpoint
-from syncdp.connection.events import WAIT_SLICE
+from syncdp.connection.events import EXITING, WAIT_SLICE
 from syncdp.connection.targets import SessionRoute, Targets
 from syncdp.connection.validation import check_timeout
 from syncdp.exceptions import SyncdpError, TargetClosedError
@@ -188,6 +188,8 @@ class Session(_Endpoint):
                 return False
             if state.ended_event.wait(step) or link.ended.is_set():
                 return True
+            if deadline is None and EXITING.is_set():
+                return True  # the interpreter exits: the session ends with it
 
     def close(self) -> None:
         """Detach (``Target.detachFromTarget``); the target itself stays open. Idempotent.
