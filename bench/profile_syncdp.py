@@ -50,10 +50,11 @@ def workload(conn: Any, name: str, n: int) -> None:
     elif name == "events":
         done = threading.Event()
         count = [0]
+        total = n  # n counts down below, as the floods are sent
 
         def on_console(event: Dict[str, Any]) -> None:
             count[0] += 1
-            if count[0] == n:
+            if count[0] == total:
                 done.set()
 
         conn.register_callback("Runtime.consoleAPICalled", on_console)

@@ -73,38 +73,57 @@ def test_wait_closed_returns_true_when_the_connection_ends(fake_cdp: FakeCDP, en
 
 
 _EXIT_SCRIPT = """
-import threading, time
+import sys, threading, time
 from syncdp import ConnectionHandler
 
 conn = ConnectionHandler(%d)
 conn.connect()
+mode = sys.argv[1]
 
-def blocked():
+def worker():
     try:
-        conn.execute_command({"method": "Test.noAnswer"}, timeout=None)
+        if mode == "command":
+            conn.execute_command({"method": "Test.noAnswer"}, timeout=None)
+        elif mode == "event":
+            conn.wait_for_event("Never.fired", timeout=None)
+        else:  # bounded work that outlives the main thread
+            for n in range(10):
+                conn.send("Test.sleep", {"seconds": 0.05}, timeout=5)
+            print("worker: finished 10 commands", flush=True)
     except Exception as exc:
         print("worker:", type(exc).__name__, exc, flush=True)
 
-threading.Thread(target=blocked, name="user-worker").start()  # not a daemon
+threading.Thread(target=worker, name="user-worker").start()  # not a daemon
 deadline = time.monotonic() + 10
-while conn.pending_commands == 0 and time.monotonic() < deadline:
+while not conn.pending_commands and mode != "event" and time.monotonic() < deadline:
     time.sleep(0.01)
-print("main: done, pending=%%d" %% conn.pending_commands, flush=True)
+print("main: done", flush=True)
 """
 
 
-def test_a_thread_blocked_without_timeout_does_not_keep_python_from_exiting(
-    fake_cdp: FakeCDP,
+def run_exit_script(port: int, mode: str) -> "subprocess.CompletedProcess[str]":
+    script = textwrap.dedent(_EXIT_SCRIPT % port)
+    return subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
+                          timeout=30, env=_env_with_syncdp())
+
+
+@pytest.mark.parametrize("mode", ["command", "event"])
+def test_a_thread_waiting_without_timeout_does_not_keep_python_from_exiting(
+    fake_cdp: FakeCDP, mode: str
 ) -> None:
-    script = textwrap.dedent(_EXIT_SCRIPT % fake_cdp.port)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
-        env=_env_with_syncdp(),
-    )
+    done = run_exit_script(fake_cdp.port, mode)
     assert done.returncode == 0, done.stderr
-    assert "main: done, pending=1" in done.stdout
+    assert "main: done" in done.stdout
     assert "worker: ConnectionClosedError" in done.stdout, done.stdout
     assert "interpreter exit" in done.stdout
+
+
+def test_bounded_work_in_a_thread_still_completes_after_the_main_thread_ends(
+    fake_cdp: FakeCDP,
+) -> None:
+    done = run_exit_script(fake_cdp.port, "bounded")
+    assert done.returncode == 0, done.stderr
+    assert "worker: finished 10 commands" in done.stdout, done.stdout
 
 
 def _env_with_syncdp() -> Any:

@@ -21,17 +21,18 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from syncdp._types import Transport
 from syncdp.connection.commands import CommandFuture, CommandManager
-from syncdp.connection.events import WAIT_SLICE
+from syncdp.connection.events import EXITING, EXITING_MESSAGE, WAIT_SLICE
 from syncdp.connection.reconnect import Dispatcher, replay
 from syncdp.connection.router import Route, Router, truncate
 from syncdp.connection.validation import command_error
@@ -82,17 +83,23 @@ class ConnectionCore:
     Args:
         open_transport: opens a new transport (the handler's connector, wrapped).
         root: the route of the connection's own target.
+        sessions: the routes of its sessions by ``sessionId`` (read by the reader unlocked).
         connect_timeout: seconds for a connect; also the bound of each replayed enable.
         replay_enables: send the root's enables again on a new socket.
     """
 
     def __init__(
-        self, open_transport: Opener, root: Route, connect_timeout: float, replay_enables: bool
+        self,
+        open_transport: Opener,
+        root: Route,
+        sessions: Mapping[str, Route],
+        connect_timeout: float,
+        replay_enables: bool,
     ) -> None:
         self.serial = next(_serial)
         self.commands = CommandManager()
         self.root = root
-        self.sessions: Dict[str, Route] = {}  # sessionId -> route; see targets.Targets
+        self.sessions = sessions  # sessionId -> route, kept by targets.Targets
         self.connect_timeout = connect_timeout
         self.replay_enables = replay_enables
         self.connection_count = 0
@@ -102,7 +109,6 @@ class ConnectionCore:
         self._dispatcher = Dispatcher("syncdp-dispatcher-%d" % self.serial)
         # Serializes connect, reconnect and close; commands never hold it on the hot path.
         self._state_lock = threading.RLock()
-        self._final: Optional[str] = None  # closed for good (interpreter exit): why
         self.on_lost: List[Callable[[str, Optional[int], Optional[str], bool], None]] = []
         _live.add(self)
 
@@ -120,8 +126,6 @@ class ConnectionCore:
         if link is not None and link.alive and link.ready:
             return link
         with self._state_lock:
-            if self._final is not None:
-                raise ConnectionClosedError(self._final)
             link = self.link
             if link is None or not link.alive:
                 link = self._connect(link)
@@ -298,6 +302,8 @@ class ConnectionCore:
                 if completed.acquire(True, slice_):
                     answered = True
                     return future.outcome()
+                if deadline is None and EXITING.is_set():
+                    raise ConnectionClosedError(EXITING_MESSAGE, method=method)
         finally:
             if not answered:  # timeout or Ctrl-C: forget the id (a late answer is dropped)
                 self.commands.remove_pending_command(command_id)
@@ -348,8 +354,8 @@ class ConnectionCore:
             slice_ = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
             if slice_ <= 0:
                 return False
-            if link.ended.wait(slice_):  # slices: Ctrl-C lands between them
-                return True
+            if link.ended.wait(slice_) or (deadline is None and EXITING.is_set()):
+                return True  # slices: Ctrl-C lands between them
 
     def expect_close(self, why: str = CLOSED_BY_CLOSE) -> None:
         """The peer is about to end the connection on purpose (``Browser.close``): not a loss.
@@ -371,13 +377,10 @@ class ConnectionCore:
             if reader.is_alive():
                 logger.warning("reader thread %s did not stop", reader.name)
 
-    def close(self, why: str = CLOSED_BY_CLOSE, final: bool = False) -> None:
+    def close(self, why: str = CLOSED_BY_CLOSE) -> None:
         """Close: idempotent, any thread (a callback too). Pending commands and waiters fail
-        with ``ConnectionClosedError(why)``; both threads are joined (never the current one).
-        With ``final``, later commands fail too instead of reconnecting."""
+        with ``ConnectionClosedError(why)``; both threads are joined (never the current one)."""
         with self._state_lock:
-            if final:
-                self._final = why
             self.root.events.clear_callbacks()
             # link is dropped only once its reader is joined: a Ctrl-C during the join
             # leaves it for the next close() to finish.
@@ -397,21 +400,24 @@ class ConnectionCore:
 
 
 def _close_all() -> None:
-    """At interpreter exit, before non-daemon threads are joined: close every connection, so
-    that a thread blocked in a command with ``timeout=None`` fails and lets Python exit."""
+    """At interpreter exit, once non-daemon threads are over: close every connection."""
     for core in list(_live):
         try:
-            core.close("the connection was closed at interpreter exit", final=True)
+            core.close()
         except Exception:  # pragma: no cover - best effort at exit
             logger.debug("closing connection %d at exit failed", core.serial, exc_info=True)
 
 
+def _interpreter_exiting() -> None:
+    """threading's exit hook, run before it joins non-daemon threads: a thread waiting
+    without a time limit (``timeout=None``) would keep Python from exiting, so such waits now
+    fail. Bounded work in other threads goes on; connections close once it is over."""
+    EXITING.set()
+
+
+atexit.register(_close_all)
 # threading's own exit hooks run before it joins non-daemon threads; atexit's run after that,
-# too late for a thread blocked in a wait (3.9+ has _register_atexit).
+# too late for a thread blocked in a wait without limit (3.9+ has _register_atexit).
 _register = getattr(threading, "_register_atexit", None)
 if _register is not None:
-    _register(_close_all)
-else:  # pragma: no cover
-    import atexit
-
-    atexit.register(_close_all)
+    _register(_interpreter_exiting)

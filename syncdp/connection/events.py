@@ -26,9 +26,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from syncdp.connection.coroutines import run_coroutine
 from syncdp.connection.validation import WILDCARD, check_timeout
-from syncdp.exceptions import EventTimeoutError, InvalidCommand
+from syncdp.exceptions import ConnectionClosedError, EventTimeoutError, InvalidCommand
 
-__all__ = ["EventExpectation", "EventsHandler", "EventWaiter", "Predicate", "WAIT_SLICE"]
+__all__ = [
+    "EXITING",
+    "EventExpectation",
+    "EventsHandler",
+    "EventWaiter",
+    "Predicate",
+    "WAIT_SLICE",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +43,11 @@ Predicate = Callable[[Dict[str, Any]], Any]
 
 # How long one blocking slice may last: Ctrl-C is handled between slices on every platform.
 WAIT_SLICE = 0.1
+
+EXITING = threading.Event()
+"""Set when the interpreter starts exiting (before non-daemon threads are joined): waits
+without a time limit then fail with ``ConnectionClosedError`` instead of keeping it alive."""
+EXITING_MESSAGE = "a wait without timeout was abandoned at interpreter exit"
 
 
 class _CallbackEntry:
@@ -83,6 +95,10 @@ class EventWaiter:
             try:
                 item: Any = self.candidates.get(timeout=slice_)
             except queue.Empty:
+                if deadline is None and EXITING.is_set():
+                    raise ConnectionClosedError(
+                        "%s while waiting for %s" % (EXITING_MESSAGE, self.event_name)
+                    ) from None
                 continue
             if isinstance(item, BaseException):
                 raise item

@@ -100,10 +100,15 @@ class ConnectionHandler(_Endpoint):
         self._connect_timeout = float(check_timeout(connect_timeout, "connect_timeout") or 10.0)
         self._headers = dict(headers) if headers else None
         self._network_logs_limit = network_logs_limit
+        routes: Dict[str, SessionRoute] = {}
         core = ConnectionCore(
-            self._open_transport, Route(None, network_logs_limit), self._connect_timeout, replay_enables
+            self._open_transport,
+            Route(None, network_logs_limit),
+            routes,
+            self._connect_timeout,
+            replay_enables,
         )
-        targets = Targets(core, self._child_session, network_logs_limit)
+        targets = Targets(core, routes, self._child_session, network_logs_limit)
         super().__init__(core, targets, core.root, self._load_protocol)
         core.root.endpoint = self
         self._serial = core.serial  # the number in the thread names

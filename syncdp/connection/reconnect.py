@@ -9,8 +9,9 @@
   teardown late (stuck past its join bound while a reconnect went ahead) therefore cannot
   stop the dispatcher the new socket uses.
 
-Session re-attach (a new ``sessionId`` for the same target on a new socket) is
-:meth:`syncdp.connection.session.Session.connect`, which calls :func:`replay` too.
+Session re-attach (a new ``sessionId`` for the same target on a new socket) happens lazily, on
+the session's next use after a reconnect (``Session._reattach``), and replays that session's
+enables through the same :func:`replay`.
 """
 
 from __future__ import annotations

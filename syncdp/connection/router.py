@@ -53,27 +53,27 @@ def truncate(data: Union[str, bytes]) -> str:
 class _WeakHook:
     """A reader hook that is a bound method, held weakly (see :meth:`ReaderHooks.add`)."""
 
-    __slots__ = ("_method", "_name")
+    __slots__ = ("ref", "name")
 
     def __init__(self, method: ReaderHook) -> None:
-        self._method = weakref.WeakMethod(method)
-        self._name = getattr(method, "__qualname__", "hook")
+        self.ref = weakref.WeakMethod(method)
+        self.name = getattr(method, "__qualname__", "hook")
 
     def __call__(self, message: Dict[str, Any]) -> None:
-        method = self._method()
+        method = self.ref()
         if method is not None:
             method(message)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, _WeakHook):
-            return self._method == other._method  # same class: reading its slot is ours
-        return self._method() == other
+            return self.ref == other.ref
+        return self.ref() == other
 
     def __hash__(self) -> int:
-        return hash(self._method)
+        return hash(self.ref)
 
     def __repr__(self) -> str:
-        return "<weak hook %s>" % self._name
+        return "<weak hook %s>" % self.name
 
 
 class ReaderHooks:

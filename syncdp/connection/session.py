@@ -16,11 +16,12 @@ commands); one that cannot (its target is gone) fails with ``TargetClosedError``
 from __future__ import annotations
 
 import logging
+import time
 from typing import List, Optional
 
 from syncdp.connection.core import ConnectionCore, Link
 from syncdp.connection.endpoint import Number, ProtocolSource, _Endpoint
-from syncdp.connection.events import WAIT_SLICE
+from syncdp.connection.events import EXITING, WAIT_SLICE
 from syncdp.connection.targets import SessionRoute, Targets
 from syncdp.connection.validation import check_timeout
 from syncdp.exceptions import SyncdpError, TargetClosedError
@@ -179,14 +180,16 @@ class Session(_Endpoint):
         link = core.link
         if state.ended is not None or link is None or not link.alive:
             return True
-        # Both ends are checked each slice: one Event cannot stand for both.
-        waited = 0.0
-        while limit is None or waited < limit:
-            step = WAIT_SLICE if limit is None else min(WAIT_SLICE, limit - waited)
+        # Both ends are checked each slice (of 0.1 s: Ctrl-C lands between them).
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+            if step <= 0:
+                return False
             if state.ended_event.wait(step) or link.ended.is_set():
                 return True
-            waited += step
-        return False
+            if deadline is None and EXITING.is_set():
+                return True  # the interpreter exits: the session ends with it
 
     def close(self) -> None:
         """Detach (``Target.detachFromTarget``); the target itself stays open. Idempotent.

@@ -74,6 +74,7 @@ class Targets:
 
     Args:
         core: the connection.
+        routes: the table of session routes the core routes by (empty).
         make_session: builds the public Session object for an auto-attached child route.
         network_logs_limit: for the routes of auto-attached children.
     """
@@ -81,13 +82,14 @@ class Targets:
     def __init__(
         self,
         core: ConnectionCore,
+        routes: Dict[str, SessionRoute],
         make_session: Callable[[SessionRoute], Any],
         network_logs_limit: Optional[int],
     ) -> None:
         self._core = core
         self._make_session = make_session
         self._limit = network_logs_limit
-        self.routes: Dict[str, SessionRoute] = core.sessions  # type: ignore[assignment]
+        self.routes = routes  # the core's sessions table: the reader reads it unlocked
         self._lock = threading.Lock()  # changes to routes; the reader reads it unlocked
         root = core.root
         root.hooks.add("Target.attachedToTarget", lambda event: self._on_attached(root, event))
@@ -135,13 +137,13 @@ class Targets:
     def end(self, route: SessionRoute, make_error: ErrorFactory) -> None:
         """End a session: later use raises ``make_error(method)``; pending commands, waiters
         and child sessions fail with it now (any thread, the reader too)."""
-        if route.ended is not None:
-            return
-        route.ended = make_error
-        route.ended_event.set()
-        with self._lock:
+        with self._lock:  # the first end wins: close() and a reader hook may race
+            if route.ended is not None:
+                return
+            route.ended = make_error
             if self.routes.get(str(route.session_id)) is route:
                 del self.routes[str(route.session_id)]
+        route.ended_event.set()
         self._core.commands.fail_matching(_any_method, make_error, route.session_id)
         route.events.fail_waiters(lambda event: make_error("waiting for " + event))
         for child in self.children_of(route):  # its iframes and workers go with it
