@@ -69,6 +69,18 @@ def test_ctrl_c_tests_pass_when_the_runner_ignores_sigint() -> None:
     assert "2 passed" in result.stdout
 
 
+def test_in_ci_a_missing_chromium_stops_the_run_instead_of_skipping() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "tests/test_package_namespace.py"],
+        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), CI="true",
+                 SYNCDP_TEST_CHROMIUM="/nonexistent/chromium"),
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "no Chromium at /nonexistent/chromium" in result.stderr
+
+
 # -- ./dev from a bare PATH ------------------------------------------------------------------
 
 bootstrap = pytest.mark.bootstrap
