@@ -5,7 +5,8 @@
 * ``dead_port``: a loopback port with nothing listening on it.
 * ``chromium`` (session scope): real headless Chromium with a fresh profile; has ``.port``
   and ``.ws_url``. Skips when ``/usr/bin/chromium`` (or ``$SYNCDP_TEST_CHROMIUM``) is
-  missing. The process group is killed and the profile removed at session end.
+  missing, except in CI (``CI`` set), where the run stops with a usage error instead. The
+  process group is killed and the profile removed at session end.
 * an autouse guard that fails any test leaving ``syncdp-*`` threads behind.
 * an autouse (session) fixture that makes SIGINT raise ``KeyboardInterrupt`` even when pytest
   was started with SIGINT ignored (a shell's ``&``, ``nohup``, some CI runners), so the
@@ -68,6 +69,19 @@ def _sigint_raises_keyboard_interrupt() -> Iterator[None]:
     finally:
         if previous in (signal.SIG_IGN, signal.SIG_DFL):
             signal.signal(signal.SIGINT, previous)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI, a missing Chromium is an error: the integration tests would skip, not fail."""
+    if _in_ci() and not os.path.exists(CHROMIUM):
+        raise pytest.UsageError(
+            "CI is set but there is no Chromium at %s: every integration test would be "
+            "skipped. Install it (.ci/ensure-chromium) or set SYNCDP_TEST_CHROMIUM." % CHROMIUM
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import re
 import shutil
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -67,6 +69,54 @@ def test_ctrl_c_tests_pass_when_the_runner_ignores_sigint() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_in_ci_a_missing_chromium_stops_the_run_instead_of_skipping() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "tests/test_package_namespace.py"],
+        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT), CI="true",
+                 SYNCDP_TEST_CHROMIUM="/nonexistent/chromium"),
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "no Chromium at /nonexistent/chromium" in result.stderr
+
+
+def _load_dev_script() -> Any:
+    loader = importlib.machinery.SourceFileLoader("syncdp_dev_script", str(REPO_ROOT / "dev"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the apt-get path without sudo is taken as root")
+def test_dev_installs_python3_venv_with_apt_get_when_venv_cannot_bootstrap_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian/Ubuntu without python3-venv: ``python3 -m venv`` fails on ensurepip; ./dev
+    installs the package, then tries again. (A fake apt-get records what it was asked.)"""
+    dev = _load_dev_script()
+    calls = tmp_path / "apt-get.calls"
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    apt_get = fake_bin / "apt-get"
+    apt_get.write_text('#!/bin/sh\necho "$@" >> %s\n' % calls)
+    apt_get.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s%s%s" % (fake_bin, os.pathsep, os.defpath))
+    attempts: List[int] = []
+
+    def try_create_venv() -> bool:  # fails until python3-venv is "installed"
+        attempts.append(1)
+        return calls.exists()
+
+    monkeypatch.setattr(dev, "venv_works", lambda: False)
+    monkeypatch.setattr(dev, "try_create_venv", try_create_venv)
+    dev.ensure_venv()
+    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq python3-venv"]
+    assert len(attempts) == 2
 
 
 # -- ./dev from a bare PATH ------------------------------------------------------------------
