@@ -167,12 +167,15 @@ class ServerProcess:
     def processes(self) -> List[Tuple[int, str]]:
         """(pid, command line) of every live process started by this one (itself included)."""
         in_env = ("%s=%s" % (MARKER_VAR, self.marker)).encode()
+        in_cmdline = self.tmpdir.encode()  # a browser's --user-data-dir is in TMPDIR
         found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
-            if in_env in _read("/proc/%s/environ" % entry).split(b"\0") and alive(int(entry)):
-                cmdline = _read("/proc/%s/cmdline" % entry)
+            cmdline = _read("/proc/%s/cmdline" % entry)
+            # Either is enough: /proc/PID/environ reads empty for a moment around an exec.
+            ours = in_env in _read("/proc/%s/environ" % entry).split(b"\0") or in_cmdline in cmdline
+            if ours and alive(int(entry)):
                 found.append((int(entry), cmdline.replace(b"\0", b" ").decode("utf-8", "replace")))
         return found
 
