@@ -120,6 +120,7 @@ def _exactly(count: int, pids: List[int]) -> Optional[List[int]]:
 
 def _run_batch(tasks: Any, site: LocalServer) -> List[Tuple[str, Dict[str, Any]]]:
     """TASKS tasks, PDFs and screenshots alternating: (kind, result) each, all checked."""
+    started = time.monotonic()
     sent = []
     for n in range(TASKS):
         if n % 2 == 0:
@@ -135,6 +136,7 @@ def _run_batch(tasks: Any, site: LocalServer) -> List[Tuple[str, Dict[str, Any]]
             assert_png(value["data"], WINDOW)
         assert value["retries"] == 0
         results.append((kind, value))
+    print("%d tasks done in %.1f s" % (TASKS, time.monotonic() - started))
     return results
 
 
