@@ -10,7 +10,8 @@ every answer must be a complete PDF with that client's title.
   several documents at once (its ``X-Max-In-Flight`` answer header is above 1).
 * SIGTERM (graceful stop) leaves no worker, browser, watchdog or profile behind; nor does
   ``--max-requests`` recycling: a recycled worker stops its browser as it exits, and at
-  any time there are no more browsers than live workers.
+  any time there are no more browsers than live workers. That run uses ``--preload`` (the
+  application imported by the master, then forked): importing it starts nothing.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def test_concurrent_clients_then_sigterm_leaves_nothing(
 
 def test_max_requests_recycling_leaves_no_orphan(start_gunicorn: object) -> None:
     server, url = start_gunicorn(  # type: ignore[operator]
-        "gthread", "--threads", "2", "--max-requests", "2", "--max-requests-jitter", "0")
+        "gthread", "--threads", "2", "--max-requests", "2", "--max-requests-jitter", "0",
+        "--preload")  # the master imports the app; every worker, new ones too, is forked from it
     served: List[str] = []
     for wave in range(3):  # 3 waves of 2 clients: every worker is recycled at least once
         served += [h["X-Worker-Pid"] for h in concurrent_clients(url, 2, "wave%d" % wave)]
