@@ -177,6 +177,7 @@ def test_threads_pool_shares_one_browser(start_worker: Any, tasks: Any, site: Lo
     assert len(worker.browsers()) == 1
 
     assert worker.stop(signal.SIGTERM) == 0
+    assert "stopping the browser of process %d" % worker.pid in worker.log()  # worker_shutdown
     worker.assert_nothing_left()
 
 
