@@ -219,23 +219,27 @@ class ServerProcess:
 
     def close(self) -> None:
         """Kill whatever is left (the process group and every marked process), remove dirs."""
-        for _ in range(3):
+        deadline = time.monotonic() + 15
+        while True:
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            for pid, _cmd in self.processes():
+            left = self.processes()
+            for pid, _cmd in left:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
             if self.process.poll() is None:
                 try:
-                    self.process.wait(5)
+                    self.process.wait(0.2)
                 except subprocess.TimeoutExpired:
-                    continue
-            if not self.processes():
+                    pass
+            # Only once nothing of the run lives: a dying browser may still write its profile.
+            if (not left and self.process.poll() is not None) or time.monotonic() > deadline:
                 break
+            time.sleep(0.05)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
