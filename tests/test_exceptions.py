@@ -47,9 +47,16 @@ _SAMPLES: Dict[str, Any] = {
     "str": "sample",
     "float": 2.5,
     "int": 7,
+    "bool": True,
+    "object": ("an", "object"),
     "Optional[int]": -32602,
+    "Optional[float]": 4.5,
     "Optional[str]": "why-not",
     "Sequence[str]": ["/usr/bin/chromium", "chrome"],
+    "List[str]": ["one", "two"],
+    "Optional[Sequence[str]]": ["maybe", "some"],
+    "Dict[str, Any]": {"key": "value"},
+    "Optional[Dict[str, Any]]": {"other": 1},
     "Any": {"detail": [1, "two", None]},
 }
 

@@ -16,12 +16,13 @@ This process is the Celery client: it sends tasks and checks every result.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -57,7 +58,9 @@ TASKS = 20
 WINDOW = (1280, 720)  # syncdp.Chrome's default window size: the screenshots' size
 
 
-@pytest.fixture(scope="module")
+# Session scope: Celery's AsyncResult unsubscribes from Redis when it is garbage-collected,
+# which fails (an "unraisable" error in whatever test runs then) once Redis is stopped.
+@pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     server = RedisServer().start()
     try:
@@ -66,9 +69,9 @@ def redis_url() -> Iterator[str]:
         server.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tasks(redis_url: str) -> Any:
-    """The example's tasks module, its app pointed at this module's Redis."""
+    """The example's tasks module, its app pointed at the session's Redis."""
     sys.path.insert(0, str(EXAMPLES))
     try:
         module = importlib.import_module("celery_tasks.tasks")
@@ -76,6 +79,7 @@ def tasks(redis_url: str) -> Any:
         sys.path.remove(str(EXAMPLES))
     module.app.conf.update(broker_url=redis_url, result_backend=redis_url)
     yield module
+    gc.collect()  # the AsyncResults go while Redis still answers
     module.app.close()
 
 
@@ -110,8 +114,13 @@ def start_worker(redis_url: str) -> Iterator[Any]:
         worker.close()
 
 
+def _exactly(count: int, pids: List[int]) -> Optional[List[int]]:
+    return pids if len(pids) == count else None
+
+
 def _run_batch(tasks: Any, site: LocalServer) -> List[Tuple[str, Dict[str, Any]]]:
     """TASKS tasks, PDFs and screenshots alternating: (kind, result) each, all checked."""
+    started = time.monotonic()
     sent = []
     for n in range(TASKS):
         if n % 2 == 0:
@@ -127,6 +136,7 @@ def _run_batch(tasks: Any, site: LocalServer) -> List[Tuple[str, Dict[str, Any]]
             assert_png(value["data"], WINDOW)
         assert value["retries"] == 0
         results.append((kind, value))
+    print("%d tasks done in %.1f s" % (TASKS, time.monotonic() - started))
     return results
 
 
@@ -135,15 +145,14 @@ def test_prefork_pool_renders_with_one_browser_per_process(
 ) -> None:
     worker = start_worker("prefork", 2)
     # Launched at worker_process_init, before any task: one per pool process.
-    wait_until(lambda: len(worker.browsers()) == 2, 60,
-               "expected 2 browsers, found %s" % worker.browsers())
-    launched = set(worker.browsers())
+    launched = set(wait_until(lambda: _exactly(2, worker.browsers()), 60,
+                              "expected 2 browsers:\n%s" % worker.log()[-3000:]))
 
     results = _run_batch(tasks, site)
     pairs = {(r["worker_pid"], r["browser_pid"]) for _, r in results}
     assert len({w for w, _ in pairs}) == 2, pairs  # both pool processes worked
     assert len(pairs) == 2, pairs  # each always with its own one browser
-    assert {b for _, b in pairs} == launched
+    assert {b for _, b in pairs} == launched, worker.log()[-6000:]
     assert worker.pid not in {w for w, _ in pairs}  # never in the master
 
     # An error crosses the result backend typed, with its fields.
@@ -168,6 +177,7 @@ def test_threads_pool_shares_one_browser(start_worker: Any, tasks: Any, site: Lo
     assert len(worker.browsers()) == 1
 
     assert worker.stop(signal.SIGTERM) == 0
+    assert "stopping the browser of process %d" % worker.pid in worker.log()  # worker_shutdown
     worker.assert_nothing_left()
 
 

@@ -167,12 +167,15 @@ class ServerProcess:
     def processes(self) -> List[Tuple[int, str]]:
         """(pid, command line) of every live process started by this one (itself included)."""
         in_env = ("%s=%s" % (MARKER_VAR, self.marker)).encode()
+        in_cmdline = self.tmpdir.encode()  # a browser's --user-data-dir is in TMPDIR
         found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
-            if in_env in _read("/proc/%s/environ" % entry).split(b"\0") and alive(int(entry)):
-                cmdline = _read("/proc/%s/cmdline" % entry)
+            cmdline = _read("/proc/%s/cmdline" % entry)
+            # Either is enough: /proc/PID/environ reads empty for a moment around an exec.
+            ours = in_env in _read("/proc/%s/environ" % entry).split(b"\0") or in_cmdline in cmdline
+            if ours and alive(int(entry)):
                 found.append((int(entry), cmdline.replace(b"\0", b" ").decode("utf-8", "replace")))
         return found
 
@@ -216,23 +219,27 @@ class ServerProcess:
 
     def close(self) -> None:
         """Kill whatever is left (the process group and every marked process), remove dirs."""
-        for _ in range(3):
+        deadline = time.monotonic() + 15
+        while True:
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            for pid, _cmd in self.processes():
+            left = self.processes()
+            for pid, _cmd in left:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
             if self.process.poll() is None:
                 try:
-                    self.process.wait(5)
+                    self.process.wait(0.2)
                 except subprocess.TimeoutExpired:
-                    continue
-            if not self.processes():
+                    pass
+            # Only once nothing of the run lives: a dying browser may still write its profile.
+            if (not left and self.process.poll() is not None) or time.monotonic() > deadline:
                 break
+            time.sleep(0.05)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
