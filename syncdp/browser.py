@@ -205,20 +205,13 @@ class Browser:
             if self._protocol is None:
                 if self._protocol_error is not None:
                     raise self._protocol_error
-                from syncdp.protocol import load_protocol
-
-                endpoint = self._endpoint
-                if endpoint is None:
+                if self._endpoint is None:
                     raise SyncdpError("the browser is not started: call start() first")
-                version = None
-                if isinstance(endpoint, str) and endpoint.startswith(("ws://", "wss://")):
-                    version = self.send("Browser.getVersion")  # keys the caches without HTTP
+                from syncdp.protocol import load_browser_protocol
+
                 try:
-                    self._protocol = load_protocol(
-                        endpoint,
-                        headers=self._headers,
-                        timeout=self._connect_timeout,
-                        version=version,
+                    self._protocol = load_browser_protocol(
+                        self._endpoint, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
                     )
                 except SyncdpError as exc:
                     self._protocol_error = exc

@@ -323,7 +323,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_stubs(args: argparse.Namespace) -> int:
-    from syncdp import stubgen
+    from syncdp.devtools import stubgen
 
     if args.launch:
         _check_browser_env(args)
@@ -438,7 +438,7 @@ def _add_other_commands(sub: Any) -> None:
     _add_browser_options(p, "for the browser to answer")
     p.set_defaults(func=_cmd_version)
 
-    from syncdp import stubgen
+    from syncdp.devtools import stubgen
 
     p = sub.add_parser(
         "stubs",

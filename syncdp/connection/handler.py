@@ -190,15 +190,10 @@ class ConnectionHandler(_Endpoint):
         return as_transport(connected), url
 
     def _load_protocol(self) -> "Protocol":
-        from syncdp.protocol import load_protocol
+        from syncdp.protocol import load_browser_protocol
 
-        endpoint = self._connection_port
-        version = None
-        if isinstance(endpoint, str) and endpoint.startswith(("ws://", "wss://")):
-            # Keys the caches even when the endpoint has no HTTP discovery.
-            version = self.send("Browser.getVersion")
-        return load_protocol(
-            endpoint, headers=self._headers, timeout=self._connect_timeout, version=version
+        return load_browser_protocol(
+            self._connection_port, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
         )
 
     # -- flattened sessions -----------------------------------------------------------------

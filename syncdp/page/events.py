@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import threading
@@ -10,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Set
 
 from syncdp.connection import EventExpectation
+from syncdp.connection.coroutines import close_thread_loop, run_coroutine
 from syncdp.connection.endpoint import _check_timeout
 from syncdp.connection.events import Predicate
 from syncdp.exceptions import SyncdpError
@@ -25,13 +25,14 @@ def run_callback(callback: Callable[..., Any], event: Dict[str, Any]) -> None:
     try:
         result = callback(event)
         if inspect.isawaitable(result):
-            asyncio.run(_await(result))
+            # The connection's one runner; a pool thread has no end hook to close its loop
+            # later, so it is closed now (as asyncio.run would).
+            try:
+                run_coroutine(result)
+            finally:
+                close_thread_loop()
     except Exception:
         logger.exception("background callback %r raised", callback)
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
 
 
 class _BackgroundPool:
