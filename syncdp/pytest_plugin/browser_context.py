@@ -7,7 +7,7 @@ import base64
 import logging
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from syncdp.exceptions import SyncdpError
 from syncdp.pytest_plugin.messages import CdpMessageLog
@@ -23,18 +23,6 @@ logger = logging.getLogger(__name__)
 MESSAGE_LIMIT = 200
 """How many CDP messages a context keeps for its failure artifacts."""
 ARTIFACT_TIMEOUT = 10.0  # seconds per command while saving artifacts: a hung page must not hang pytest
-
-
-def _event_names(tab: "Tab") -> Sequence[str]:
-    """Every event name of the browser's protocol (the pinned one if it cannot be loaded)."""
-    from syncdp.protocol import pinned_protocol, protocol_of
-
-    try:
-        protocol = protocol_of(cast(Any, tab.cdp), load=True)
-    except SyncdpError as exc:
-        logger.debug("no protocol from the browser (%s): using the pinned one", exc)
-        protocol = None
-    return sorted((protocol or pinned_protocol()).event_names)
 
 
 class BrowserContext:
@@ -98,11 +86,12 @@ class BrowserContext:
         target_id = tab.target_id
         self._tabs[target_id] = tab
         log = self.messages
-        send = tab.send
+        connection = tab.connection
+        send = connection.send
         self._sends[target_id] = send
 
         def recording_send(
-            method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
+            method: str, params: Optional[Dict[str, Any]] = None, timeout: Optional[float] = 10
         ) -> Dict[str, Any]:
             log.command(target_id, method, params)
             try:
@@ -114,18 +103,16 @@ class BrowserContext:
             return result
 
         recording_send.__doc__ = send.__doc__
-        # Tab has no hook for the commands it sends, and every Tab and Element method sends
-        # through ``tab.send``: shadowing it on this one instance records them all without
-        # touching the class or the connection.
-        tab.send = recording_send  # type: ignore[method-assign]
+        # The connection has no hook for the commands it sends yet (a recording transport
+        # comes with record/replay), and every Tab and Element method sends through its
+        # endpoint's ``send``: shadowing it on this tab's own endpoint records them all
+        # without touching a class.
+        connection.send = recording_send  # type: ignore[method-assign]
 
         def on_event(event: Dict[str, Any]) -> None:
             log.event(target_id, event)
 
-        # TODO(wildcard): tab.on("*", on_event) once the connection delivers every event to
-        # "*" callbacks; until then one callback per event name of the protocol.
-        for name in _event_names(tab):
-            tab.on(name, on_event)
+        tab.on("*", on_event)  # every event of the tab, in arrival order
 
     def _page_target_ids(self) -> List[Tuple[str, str]]:
         """(target id, url) of every open page of this context, in the browser's order."""
