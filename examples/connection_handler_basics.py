@@ -40,7 +40,7 @@ def command_execution_flow(port: int) -> None:
         port,  # connection_port: where the browser's CDP endpoint listens
         page_id="browser",  # the browser-level endpoint (a target id: that target)
         ws_address_resolver=logging_resolver,
-        # ws_connector: left at its default, syncdp.transport.connect_websocket
+        # ws_connector: left at its default, syncdp.transports.websocket.connect_websocket
     )
     try:
         print("  connected before the first command: %s" % connection.connected)

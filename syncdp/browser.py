@@ -37,7 +37,7 @@ from syncdp.page.options import (
     warn_deprecated,
 )
 from syncdp.tab import Tab
-from syncdp.transport import redact_url
+from syncdp.transports import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.cdp_types import CDP as TypedCDP
@@ -120,8 +120,8 @@ class Browser:
             self._connection = ConnectionHandler(
                 endpoint, headers=self._headers, connect_timeout=connect_timeout
             )
-            # One protocol load per browser (the connection has no public setter for it).
-            self._connection._protocol_provider = self._get_protocol
+            # One protocol load per browser.
+            self._connection.hooks.set_protocol_provider(self._get_protocol)
 
     # -- basics -----------------------------------------------------------------------------
 
@@ -248,9 +248,8 @@ class Browser:
             headers=self._headers,
             connect_timeout=self._connect_timeout,
         )
-        # One protocol load per browser serves every tab (syncdp.protocol); the connection
-        # has no public setter for where its protocol comes from.
-        handler._protocol_provider = self._get_protocol
+        # One protocol load per browser serves every tab (syncdp.protocol).
+        handler.hooks.set_protocol_provider(self._get_protocol)
         return handler
 
     def _tab_for(self, target_id: str) -> Tab:
@@ -540,7 +539,7 @@ class Chrome(Browser):
                 connection = ConnectionHandler(
                     self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout
                 )
-                connection._protocol_provider = self._get_protocol
+                connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()
                 self._connection = connection
             except BaseException:
@@ -569,12 +568,12 @@ class Chrome(Browser):
         closing = False
         if connection is not None and connection.connected:
             # Closing the browser drops every socket: a deliberate end, not a loss.
-            connection._expect_close()
+            connection.hooks.expect_close()
             with self._tabs_lock:
                 tab_connections = [t.connection for t in self._tabs.values()]
             for tab_connection in tab_connections:
                 if isinstance(tab_connection, ConnectionHandler):
-                    tab_connection._expect_close()
+                    tab_connection.hooks.expect_close()
             closing = True
             try:
                 connection.send("Browser.close", timeout=2)

@@ -14,7 +14,7 @@ from syncdp.connection import ConnectionHandler, EventExpectation, Session
 from syncdp.connection.endpoint import _check_timeout, _Endpoint
 from syncdp.connection.events import Predicate
 from syncdp.element import Element
-from syncdp.exceptions import EventTimeoutError, SyncdpError, TargetClosedError
+from syncdp.exceptions import SyncdpError, TargetClosedError
 from syncdp.page.capture import Capture
 from syncdp.page.core import PageCore
 from syncdp.page.dialogs import DIALOG_POLICIES, Dialogs
@@ -36,7 +36,6 @@ __all__ = ["Tab", "DIALOG_POLICIES"]
 logger = logging.getLogger(__name__)
 
 
-_NEVER_SENT = "Syncdp.tabClosed"  # an event name no browser sends (see Tab.wait_closed)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -467,20 +466,19 @@ class Tab:
             conn = self.connection
             if isinstance(conn, ConnectionHandler):
                 # The browser drops the page's socket: not a loss (no reconnect, no
-                # DISCONNECTED_EVENT). The connection has no public way to say so yet.
-                conn._expect_close()
+                # DISCONNECTED_EVENT).
+                conn.hooks.expect_close()
                 # What waits on the page's own socket fails as it does with a session.
                 reason = "the tab was closed by close()"
-                conn.fail_pending(lambda method: TargetClosedError(method, reason))
-                conn.fail_waiters(lambda event: TargetClosedError("waiting for " + event, reason))
+                conn.hooks.fail_pending(lambda method: TargetClosedError(method, reason))
+                conn.hooks.fail_waiters(lambda event: TargetClosedError("waiting for " + event, reason))
             try:
                 self._host.connection().send(
                     "Target.closeTarget", {"targetId": self.target_id}, timeout=10
                 )
                 # closeTarget answers before the target is gone; when close() returns it is
-                # gone (no longer listed), so wait for the browser to end our side of it
-                # (the connection's wait has no public name yet).
-                conn._wait_ended_by_peer(5.0)
+                # gone (no longer listed), so wait for the browser to end our side of it.
+                conn.wait_closed(5.0)
             except (SyncdpError, OSError) as exc:
                 logger.debug("closing target %s: %s", self.target_id, exc)
         self._release()
@@ -501,15 +499,7 @@ class Tab:
         timeout = _check_timeout(timeout, allow_zero=True)
         if self._core.closed or timeout == 0:
             return self._core.closed
-        try:
-            # Nothing ever sends this event: the wait ends when the connection fails its
-            # waiters, which it does exactly when it ends (closed, detached, lost).
-            self.connection.wait_for_event(_NEVER_SENT, None, timeout)
-        except EventTimeoutError:
-            return self._core.closed
-        except SyncdpError as exc:
-            logger.debug("%r ended: %s", self, exc)
-        return True
+        return self.connection.wait_closed(timeout) or self._core.closed
 
     def _release(self) -> None:
         """Close the connection and the background pool (target untouched)."""

@@ -18,10 +18,11 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, Union, cast
 
-from syncdp.connection.core import CLOSED_BY_CLOSE, ConnectionCore, Link
+from syncdp.connection.core import ConnectionCore, Link
 from syncdp.connection.events import EventExpectation, Predicate
+from syncdp.connection.hooks import EndpointHooks
 from syncdp.connection.reconnect import EnableTracker
-from syncdp.connection.router import ReaderHook, Route
+from syncdp.connection.router import Route
 from syncdp.connection.targets import Targets
 from syncdp.connection.validation import check_event_name, check_timeout, validate_command
 
@@ -38,10 +39,6 @@ ProtocolSource = Callable[[], "Protocol"]
 
 # The old private name of check_timeout, still imported by tab.py.
 _check_timeout = check_timeout
-
-
-def _any_method(method: str) -> bool:
-    return True
 
 
 class _Endpoint:
@@ -114,14 +111,12 @@ class _Endpoint:
     ) -> Dict[str, Any]:
         return self.send(method, params, timeout=timeout)
 
-    @property
     def _protocol_provider(self) -> Optional[ProtocolSource]:
         """Where the protocol comes from (a Browser shares one per browser); held weakly."""
         ref = self._provider_ref
         return None if ref is None else ref()
 
-    @_protocol_provider.setter
-    def _protocol_provider(self, provider: Optional[ProtocolSource]) -> None:
+    def _set_protocol_provider(self, provider: Optional[ProtocolSource]) -> None:
         if provider is None:
             self._provider_ref = None
         elif inspect.ismethod(provider):
@@ -132,7 +127,7 @@ class _Endpoint:
     def _get_protocol(self) -> "Protocol":
         protocol = self._protocol
         if protocol is None:
-            provider = self._protocol_provider
+            provider = self._protocol_provider()
             protocol = provider() if provider is not None else self._protocol_source()
             self._protocol = protocol
         return protocol
@@ -191,46 +186,10 @@ class _Endpoint:
 
     # -- for the library layers above (Tab, Browser): not user API -----------------------------
 
-    def _add_reader_hook(self, event_name: str, hook: ReaderHook) -> None:
-        """Run ``hook(event)`` on the reader thread, before callbacks and waiters see it.
-
-        For library code that must react before anything else can (failing commands that a
-        dialog or a crash will never answer). A hook must be quick and must never send a
-        command and wait for it. A bound method is held weakly.
-        """
-        self._route.hooks.add(event_name, hook, weak=True)
-
-    def _remove_reader_hook(self, event_name: str, hook: ReaderHook) -> None:
-        """Remove a hook added by :meth:`_add_reader_hook` (no error if absent)."""
-        self._route.hooks.remove(event_name, hook)
-
-    def _fail_pending(
-        self,
-        make_error: Callable[[str], BaseException],
-        predicate: Optional[Callable[[str], bool]] = None,
-    ) -> int:
-        """Fail pending commands (those whose method satisfies ``predicate``) at once with
-        ``make_error(method)``; late answers are dropped. Returns how many."""
-        return self._core.commands.fail_matching(
-            predicate or _any_method, make_error, self._route.session_id
-        )
-
-    def _fail_waiters(self, make_error: Callable[[str], BaseException]) -> None:
-        """Make every thread waiting for an event here raise ``make_error(event_name)`` now."""
-        self._route.events.fail_waiters(make_error)
-
-    def _expect_close(self) -> None:
-        """The browser is about to end this connection on purpose: not a loss."""
-        self._core.expect_close(CLOSED_BY_CLOSE)
-
-    # The names Tab and Browser used before (library code only; to be dropped).
-    add_reader_hook = _add_reader_hook
-    remove_reader_hook = _remove_reader_hook
-    fail_pending = _fail_pending
-    fail_waiters = _fail_waiters
-
-    def _wait_ended_by_peer(self, timeout: float) -> bool:
-        return self.wait_closed(timeout)
+    @property
+    def hooks(self) -> EndpointHooks:
+        """Library hooks for the layers built on this endpoint (see :mod:`syncdp.connection.hooks`)."""
+        return EndpointHooks(self._core, self._route, self._send_pipelined, self._set_protocol_provider)
 
     # -- commands ----------------------------------------------------------------------------
 

@@ -93,10 +93,10 @@ class PageCore:
         # helpers never disable those (enable_network_events/disable_network_events).
         self._user_domains: Set[str] = set()
         self._domains_lock = threading.Lock()
-        connection.add_reader_hook("Inspector.detached", self._on_detached)
-        connection.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
-        connection.add_reader_hook("Inspector.targetReloadedAfterCrash", self._on_new_renderer)
-        connection.add_reader_hook("Page.frameNavigated", self._on_frame_navigated)
+        connection.hooks.add_reader_hook("Inspector.detached", self._on_detached)
+        connection.hooks.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
+        connection.hooks.add_reader_hook("Inspector.targetReloadedAfterCrash", self._on_new_renderer)
+        connection.hooks.add_reader_hook("Page.frameNavigated", self._on_frame_navigated)
 
     # -- reader hooks: run on the reader thread, never block --------------------------------
 
@@ -104,13 +104,13 @@ class PageCore:
         reason = str((event.get("params") or {}).get("reason", "detached"))
         if reason == "target_closed":
             self._closed = True
-        self.connection.fail_pending(
+        self.connection.hooks.fail_pending(
             lambda method: TargetClosedError(method, "the tab went away (%s)" % reason)
         )
 
     def _on_crashed(self, event: Dict[str, Any]) -> None:
         self._crashed = True
-        self.connection.fail_pending(
+        self.connection.hooks.fail_pending(
             lambda method: TargetCrashedError(method, "the tab's renderer process crashed")
         )
 
@@ -220,9 +220,8 @@ class PageCore:
                         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
                     )
                 )
-            # The connection's pipelined send (one round trip for the set-up, X.enable kept
-            # for replay after a reconnect) has no public name yet.
-            conn._send_pipelined(commands, 30)
+            # One round trip for the set-up; X.enable kept for replay after a reconnect.
+            conn.hooks.send_pipelined(commands, 30)
             self._prepared_for = conn.connection_count
 
     def send(

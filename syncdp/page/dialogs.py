@@ -31,7 +31,7 @@ class Dialogs:
         # (the reader thread reads it).
         self._lock = threading.Lock()
         self._waits: List[Tuple[EventExpectation, str]] = []
-        core.connection.add_reader_hook("Page.javascriptDialogOpening", self._on_opening)
+        core.connection.hooks.add_reader_hook("Page.javascriptDialogOpening", self._on_opening)
 
     def _on_opening(self, event: Dict[str, Any]) -> None:
         """Reader hook: fail what the dialog blocks, at once (never blocks itself)."""
@@ -42,7 +42,7 @@ class Dialogs:
         blocked = BLOCKED_BY_DIALOG
         if kind == "beforeunload":
             blocked += BLOCKED_BY_BEFOREUNLOAD  # the navigation waits for the answer
-        self._core.connection.fail_pending(
+        self._core.connection.hooks.fail_pending(
             lambda method: DialogOpenError(kind, message, method),
             lambda method: method.startswith(blocked),
         )
