@@ -235,9 +235,20 @@ def test_the_checker_finds_a_type_only_cycle_and_an_upward_import(tmp_path: Path
     assert any("syncdp.exceptions (layer 0) imports syncdp.tab" in p for p in layer_violations(graph))
 
 
-def test_no_hand_written_module_over_600_lines() -> None:
+def test_no_hand_written_module_over_600_lines_and_the_handler_under_500() -> None:
     big = [(size, name) for size, name in module_sizes(ROOT) if size > 600]
     assert not big, big
+    handler = ROOT / "syncdp" / "connection" / "handler.py"
+    assert len(handler.read_text(encoding="utf-8").splitlines()) <= 500
+
+
+def test_the_connection_package_exports_public_names_only() -> None:
+    import syncdp.connection
+
+    exported = set(syncdp.connection.__all__)
+    assert exported == {"ConnectionHandler", "Session", "EventExpectation", "ATTACHED_EVENT",
+                        "DISCONNECTED_EVENT", "run_coroutine"}
+    assert all(hasattr(syncdp.connection, name) for name in exported)
 
 
 if __name__ == "__main__":
