@@ -1,6 +1,6 @@
 """Local pages shared by the examples: two small "sites" served on 127.0.0.1, no internet.
 
-The seed document fetches ``https://example.com`` and ``https://github.com``; the examples
+pydoll's design document fetches ``https://example.com`` and ``https://github.com``; the examples
 use two :class:`syncdp.localserver.LocalServer` instances instead, so they run offline and
 always see the same titles and meta descriptions::
 

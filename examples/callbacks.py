@@ -1,6 +1,6 @@
 """Event callbacks on a raw page connection: register, remove, clear, temporary, sync + async.
 
-Mirrors the seed's "Event Processing System" sections:
+Mirrors pydoll's design document, "Event Processing System" sections:
 
 * "Callback Registration": ``register_callback`` returns an id for ``remove_callback``;
   ``clear_callbacks`` removes them all;
@@ -97,7 +97,7 @@ def sync_and_async(connection: ConnectionHandler, url: str) -> None:
     order: List[str] = []
     done = threading.Event()
 
-    # The seed's two callbacks, registered the same way.
+    # pydoll's design's two callbacks, registered the same way.
     def synchronous_callback(event: Event) -> None:
         say("  Event received: %s" % event["method"])
 

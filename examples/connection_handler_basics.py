@@ -1,17 +1,17 @@
 """ConnectionHandler by hand: construction, the command execution flow, timeouts.
 
-Mirrors the seed's "Connection Handler Implementation > Class Initialization" and
+Mirrors pydoll's design document, "Connection Handler Implementation > Class Initialization" and
 "Command Execution Flow" sections (including the "Command Timeout" warning):
 
 * ``ConnectionHandler(connection_port, page_id='browser', ws_address_resolver=...,
-  ws_connector=...)``: the same four parameters as the seed;
+  ws_connector=...)``: the same four parameters as pydoll's;
 * ``execute_command({"method": ...}, timeout=10)`` blocks and returns the *full* response,
   ``{"id": ..., "result": {...}}`` or ``{"id": ..., "error": {...}}``;
 * a command that gets no answer in time raises ``CommandTimeoutError``, which is a
-  ``TimeoutError`` (the seed's ``asyncio.TimeoutError``), and the connection stays usable.
+  ``TimeoutError`` (pydoll's ``asyncio.TimeoutError``), and the connection stays usable.
 
 A headless Chromium is launched for the demo; the raw connections use its DevTools port,
-``browser.process.port``, exactly like the seed's ``ConnectionHandler(9222)``.
+``browser.process.port``, exactly like pydoll's ``ConnectionHandler(9222)``.
 
 Run: ``python examples/connection_handler_basics.py``
 """
@@ -57,7 +57,7 @@ def command_execution_flow(port: int) -> None:
         error = response["error"]
         print("  error response: code %s, %r" % (error["code"], error["message"]))
 
-        # ...while a malformed command is refused before anything is sent (the seed's
+        # ...while a malformed command is refused before anything is sent (pydoll's
         # "Command must be a dictionary" check).
         try:
             connection.execute_command("Browser.getVersion")  # type: ignore[arg-type, unused-ignore]

@@ -1,6 +1,6 @@
 """Connection management: ``with ConnectionHandler(...)``, lazy connect, reconnect, ping.
 
-Mirrors the seed's "Connection Management" sections:
+Mirrors pydoll's design document, "Connection Management" sections:
 
 * "Lazy Connection Establishment": constructing the handler opens nothing;
   ``connection.connected`` is False until the first command;
@@ -9,9 +9,9 @@ Mirrors the seed's "Connection Management" sections:
   link takes the same path) and the next ``execute_command`` reconnects;
   ``connection_count`` counts the websockets opened;
 * "Resource Cleanup" / "Context Manager Usage": ``with ConnectionHandler(port, 'browser') as
-  connection:`` closes it on leaving the block (the seed's ``async with``), and ``close()``
+  connection:`` closes it on leaving the block (pydoll's design's ``async with``), and ``close()``
   is idempotent;
-* ``ping()`` from the seed's class diagram: does the browser answer right now?
+* ``ping()`` from pydoll's design's class diagram: does the browser answer right now?
 
 Run: ``python examples/context_manager.py``
 """

@@ -1,13 +1,13 @@
 """Arbitrary CDP commands through ConnectionHandler, and ``get_html`` without a Tab.
 
-Mirrors the seed's "Advanced Usage > Custom Command Execution": ``custom_cdp_command``
+Mirrors pydoll's design document, "Advanced Usage > Custom Command Execution": ``custom_cdp_command``
 builds the command dict and returns the full response; ``get_html`` reads
 ``document.documentElement.outerHTML`` with ``Runtime.evaluate``.
 
-About the seed's ``"id": random.randint(1, 10000)``: syncdp's handler assigns every
+About pydoll's design's ``"id": random.randint(1, 10000)``: syncdp's handler assigns every
 command's id itself (under a lock), so two commands in flight can never share an id, and it
 never modifies the caller's dict. An id in the dict is accepted and replaced; the function
-below keeps the seed's line to show that.
+below keeps pydoll's design's line to show that.
 
 Run: ``python examples/custom_command.py``
 """

@@ -1,6 +1,6 @@
 """Fetch two sites at once, each with its own browser: threads instead of asyncio tasks.
 
-Mirrors the seed's "Asynchronous Programming Model > Understanding Async/Await" example
+Mirrors pydoll's design document, "Asynchronous Programming Model > Understanding Async/Await" example
 (``fetch_page_data(url)`` run twice with ``asyncio.create_task``). syncdp is blocking, so
 the concurrency comes from two threads of a ``ThreadPoolExecutor``: while one thread waits
 for its browser to start or its page to load, the other makes progress. The same work is
@@ -27,7 +27,7 @@ from syncdp import Chrome
 def fetch_page_data(url: str) -> Dict[str, str]:
     """Launch a browser, open ``url``, read its title and meta description, stop."""
     say("Starting fetch for %s" % url)
-    # ``with`` = the seed's ``await browser.start()`` ... ``await browser.stop()``, and the
+    # ``with`` = pydoll's design's ``await browser.start()`` ... ``await browser.stop()``, and the
     # browser is stopped (no process left) even if a step raises.
     with Chrome() as browser:
         page = browser.get_page()

@@ -1,12 +1,12 @@
 """Direct event monitoring: log every request a page makes, straight from CDP events.
 
-Mirrors the seed's "Advanced Usage > Direct Event Monitoring" (``monitor_network``): a
+Mirrors pydoll's design document, "Advanced Usage > Direct Event Monitoring" (``monitor_network``): a
 callback on ``Network.requestWillBeSent`` prints each URL once ``Network.enable`` is sent,
 and ``finally: connection.close()`` releases the connection.
 
-Differences from the seed, so that the example ends on its own:
+Differences from pydoll's design document, so that the example ends on its own:
 
-* the seed connects to the browser endpoint (``ConnectionHandler(9222)``); Chromium reports
+* pydoll's design connects to the browser endpoint (``ConnectionHandler(9222)``); Chromium reports
   a page's requests on that *page's* endpoint, so the handler gets ``page_id=...``;
 * instead of ``while True: await asyncio.sleep(1)``, the page ``/resources.html`` of a local
   site is opened (it loads a stylesheet, a script, an image and some JSON) and the monitor
@@ -68,7 +68,7 @@ def monitor_network(
             say("all %d expected URLs requested after %.2f s" % (len(wanted), elapsed))
         else:
             say("stopped after %g s; never requested: %s" % (max_seconds, sorted(missing)))
-        # The handler records these events by itself too (the seed's _network_logs).
+        # The handler records these events by itself too (pydoll's _network_logs).
         say("connection.network_logs holds %d entries" % len(connection.network_logs))
     finally:
         connection.close()

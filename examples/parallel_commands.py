@@ -1,6 +1,6 @@
 """Several CDP commands in flight at once on one connection, waited for together.
 
-Mirrors the seed's "Advanced Concurrency Patterns > Parallel Command Execution"
+Mirrors pydoll's design document, "Advanced Concurrency Patterns > Parallel Command Execution"
 (``get_page_metrics`` with ``asyncio.gather``). Two blocking equivalents:
 
 1. threads: a ``ThreadPoolExecutor`` calls ``execute_command`` from several threads at
@@ -8,8 +8,8 @@ Mirrors the seed's "Advanced Concurrency Patterns > Parallel Command Execution"
 2. pipelining without threads: ``submit()`` sends a command and returns a
    ``concurrent.futures.Future`` at once; ``concurrent.futures.wait`` then waits for all.
 
-The seed's fixed ids 1, 2, 3 are left out: the handler assigns ids, so commands sent by
-different threads never collide. The seed's ``Network.getResponseBody`` takes
+pydoll's design's fixed ids 1, 2, 3 are left out: the handler assigns ids, so commands sent by
+different threads never collide. pydoll's design's ``Network.getResponseBody`` takes
 ``{"requestId": "..."}``, a placeholder; here it gets a real request id, the one of the
 page's own document, captured (with ``Network.enable``) while the page was loading.
 ``Performance.getMetrics`` needs ``Performance.enable`` first, so that is sent too.

@@ -125,7 +125,7 @@ class WsConnector(Protocol):
 
 
 WsAddressResolver = Callable[[int], str]
-"""Maps a DevTools port to the browser's websocket URL (the seed's ``ws_address_resolver``)."""
+"""Maps a DevTools port to the browser's websocket URL (pydoll's ``ws_address_resolver``)."""
 
 Callback = Callable[[Dict[str, Any]], Any]
 """An event callback: receives the whole event message; may be a coroutine function."""

@@ -111,7 +111,7 @@ def get_browser_ws_address(
     headers: Optional[Mapping[str, str]] = None,
     scheme: str = "http",
 ) -> str:
-    """The browser-level websocket URL from ``/json/version`` (the seed's default resolver).
+    """The browser-level websocket URL from ``/json/version`` (pydoll's default resolver).
 
     Raises:
         ConnectFailedError: nothing answers at ``host:port``.

@@ -43,7 +43,7 @@ EXPECTED_LINES = {
     "parallel_commands": r"^  Network.getResponseBody: \d+ characters, starts '<!doctype html>'$",
     "context_manager": r"^  reconnected: connected=True \(websockets opened: 2\)$",
     "non_blocking_tab_on": r"^  threads: syncdp-background_\d",
-    # Not from the seed document (added to examples/ separately).
+    # Not from pydoll's design document (added to examples/ separately).
     "scrape_pool": r"^scraped 24 pages with 4 threads over one browser in [\d.]+ s \(1 error\)$",
 }
 
