@@ -97,7 +97,7 @@ def sync_and_async(connection: ConnectionHandler, url: str) -> None:
     order: List[str] = []
     done = threading.Event()
 
-    # pydoll's design's two callbacks, registered the same way.
+    # the design document's two callbacks, registered the same way.
     def synchronous_callback(event: Event) -> None:
         say("  Event received: %s" % event["method"])
 

@@ -9,9 +9,9 @@ Mirrors pydoll's design document, "Connection Management" sections:
   link takes the same path) and the next ``execute_command`` reconnects;
   ``connection_count`` counts the websockets opened;
 * "Resource Cleanup" / "Context Manager Usage": ``with ConnectionHandler(port, 'browser') as
-  connection:`` closes it on leaving the block (pydoll's design's ``async with``), and ``close()``
+  connection:`` closes it on leaving the block (the design document's ``async with``), and ``close()``
   is idempotent;
-* ``ping()`` from pydoll's design's class diagram: does the browser answer right now?
+* ``ping()`` from the design document's class diagram: does the browser answer right now?
 
 Run: ``python examples/context_manager.py``
 """

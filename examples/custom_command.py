@@ -4,10 +4,10 @@ Mirrors pydoll's design document, "Advanced Usage > Custom Command Execution": `
 builds the command dict and returns the full response; ``get_html`` reads
 ``document.documentElement.outerHTML`` with ``Runtime.evaluate``.
 
-About pydoll's design's ``"id": random.randint(1, 10000)``: syncdp's handler assigns every
+About the design document's ``"id": random.randint(1, 10000)``: syncdp's handler assigns every
 command's id itself (under a lock), so two commands in flight can never share an id, and it
 never modifies the caller's dict. An id in the dict is accepted and replaced; the function
-below keeps pydoll's design's line to show that.
+below keeps the design document's line to show that.
 
 Run: ``python examples/custom_command.py``
 """

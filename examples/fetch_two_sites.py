@@ -27,7 +27,7 @@ from syncdp import Chrome
 def fetch_page_data(url: str) -> Dict[str, str]:
     """Launch a browser, open ``url``, read its title and meta description, stop."""
     say("Starting fetch for %s" % url)
-    # ``with`` = pydoll's design's ``await browser.start()`` ... ``await browser.stop()``, and the
+    # ``with`` = the design document's ``await browser.start()`` ... ``await browser.stop()``, and the
     # browser is stopped (no process left) even if a step raises.
     with Chrome() as browser:
         page = browser.get_page()

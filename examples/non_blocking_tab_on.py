@@ -2,7 +2,7 @@
 
 Mirrors pydoll's design document, "Sequential Execution Model" paragraph on the higher layer: the
 connection runs callbacks one at a time (predictable order), while ``Tab.on()`` can make a
-callback non-blocking. pydoll's design's pydoll wraps it in ``asyncio.create_task()``; syncdp's
+callback non-blocking. pydoll wraps it in ``asyncio.create_task()``; syncdp's
 ``tab.on(event, callback, background=True)`` hands each call to a small worker pool.
 
 The same slow callback (0.3 s per event) is registered for the requests of a page that

@@ -8,8 +8,8 @@ Mirrors pydoll's design document, "Advanced Concurrency Patterns > Parallel Comm
 2. pipelining without threads: ``submit()`` sends a command and returns a
    ``concurrent.futures.Future`` at once; ``concurrent.futures.wait`` then waits for all.
 
-pydoll's design's fixed ids 1, 2, 3 are left out: the handler assigns ids, so commands sent by
-different threads never collide. pydoll's design's ``Network.getResponseBody`` takes
+the design document's fixed ids 1, 2, 3 are left out: the handler assigns ids, so commands sent by
+different threads never collide. the design document's ``Network.getResponseBody`` takes
 ``{"requestId": "..."}``, a placeholder; here it gets a real request id, the one of the
 page's own document, captured (with ``Network.enable``) while the page was loading.
 ``Performance.getMetrics`` needs ``Performance.enable`` first, so that is sent too.

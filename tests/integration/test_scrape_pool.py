@@ -145,5 +145,5 @@ def test_results_match_their_pages(transport: str) -> None:
         # ...over the browser's one socket: one reader thread, whatever the number of tabs.
         assert len(readers) == 1, sorted(readers)
     else:
-        assert len(readers) > 1, sorted(readers)  # pydoll's design's model: a socket per tab
+        assert len(readers) > 1, sorted(readers)  # the design document's model: a socket per tab
     assert elapsed < 90
