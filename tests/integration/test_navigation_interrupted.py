@@ -12,7 +12,7 @@ import time
 from typing import Iterator
 
 import pytest
-from syncdp import Chrome, Tab
+from syncdp import Tab
 from syncdp.exceptions import (
     CommandError,
     DialogOpenError,
@@ -20,51 +20,11 @@ from syncdp.exceptions import (
 from syncdp.localserver import LocalServer
 
 from pages import needs_chromium, wait_until
+from tabkit import activate
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
 FAST = 2.0  # seconds: "at once", with room for a loaded 2-core machine
-
-PAGES = {
-    "/": "<!doctype html><title>plain</title><p id='p'>plain page</p>",
-    "/second": "<!doctype html><title>second</title><p>second page</p>",
-    "/alert-during-load": "<!doctype html><title>alerting</title>"
-    "<script>alert('during load')</script><p id='after'>after</p>",
-    "/confirm-in-onload": "<!doctype html><title>confirming</title>"
-    "<body onload=\"window.answer = confirm('sure?')\">confirm</body>",
-    "/beforeunload": "<!doctype html><title>leave?</title>"
-    "<script>window.addEventListener('beforeunload', (e) => {"
-    " e.preventDefault(); e.returnValue = ''; });</script>"
-    "<div id='zone' style='width:300px;height:200px'>zone</div>",
-    "/buttons": """<!doctype html><title>buttons</title>
-<style>button { display: block; width: 160px; height: 40px; margin: 10px; }</style>
-<button id="confirm" onclick="window.confirmed = confirm('really?')">confirm</button>
-<button id="alert-down" onmousedown="alert('pressed')">alert on press</button>
-<button id="plain" onclick="window.plainClicks = (window.plainClicks || 0) + 1">plain</button>
-<p id="hidden" style="display: none">hidden</p>
-<p id="doomed">doomed</p>""",
-}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with LocalServer(PAGES) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module", params=["sessions", "sockets"])
-def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(tab_mode=request.param) as chrome:
-        yield chrome
-
-
-@pytest.fixture
-def tab(browser: Chrome) -> Iterator[Tab]:
-    new = browser.new_tab()
-    try:
-        yield new
-    finally:
-        new.close()
 
 
 @pytest.fixture
@@ -77,11 +37,6 @@ def black_hole() -> Iterator[str]:
         yield "http://127.0.0.1:%d/never" % sock.getsockname()[1]
     finally:
         sock.close()
-
-
-def _activate(tab: Tab) -> None:
-    """A real click on the page: Chromium shows beforeunload dialogs only after one."""
-    tab.query("#zone").click()
 
 
 def _loaded(tab: Tab) -> bool:
@@ -136,7 +91,7 @@ def test_beforeunload_dialog_fails_go_to_and_refresh_fast(
     tab: Tab, server: LocalServer
 ) -> None:
     tab.go_to(server.url("/beforeunload"))
-    _activate(tab)
+    activate(tab)
     start = time.monotonic()
     with pytest.raises(DialogOpenError) as info:
         tab.go_to(server.url("/second"), timeout=5)

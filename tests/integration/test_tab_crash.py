@@ -5,7 +5,7 @@ Real headless Chromium; every test runs in both tab modes."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from syncdp import Chrome, Tab
@@ -17,47 +17,6 @@ from pages import needs_chromium, wait_until
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
 FAST = 2.0  # seconds: "at once", with room for a loaded 2-core machine
-
-PAGES = {
-    "/": "<!doctype html><title>plain</title><p id='p'>plain page</p>",
-    "/second": "<!doctype html><title>second</title><p>second page</p>",
-    "/alert-during-load": "<!doctype html><title>alerting</title>"
-    "<script>alert('during load')</script><p id='after'>after</p>",
-    "/confirm-in-onload": "<!doctype html><title>confirming</title>"
-    "<body onload=\"window.answer = confirm('sure?')\">confirm</body>",
-    "/beforeunload": "<!doctype html><title>leave?</title>"
-    "<script>window.addEventListener('beforeunload', (e) => {"
-    " e.preventDefault(); e.returnValue = ''; });</script>"
-    "<div id='zone' style='width:300px;height:200px'>zone</div>",
-    "/buttons": """<!doctype html><title>buttons</title>
-<style>button { display: block; width: 160px; height: 40px; margin: 10px; }</style>
-<button id="confirm" onclick="window.confirmed = confirm('really?')">confirm</button>
-<button id="alert-down" onmousedown="alert('pressed')">alert on press</button>
-<button id="plain" onclick="window.plainClicks = (window.plainClicks || 0) + 1">plain</button>
-<p id="hidden" style="display: none">hidden</p>
-<p id="doomed">doomed</p>""",
-}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with LocalServer(PAGES) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module", params=["sessions", "sockets"])
-def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(tab_mode=request.param) as chrome:
-        yield chrome
-
-
-@pytest.fixture
-def tab(browser: Chrome) -> Iterator[Tab]:
-    new = browser.new_tab()
-    try:
-        yield new
-    finally:
-        new.close()
 
 
 def _elapsed(call: Callable[[], Any]) -> float:
