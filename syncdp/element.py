@@ -6,13 +6,14 @@ import contextlib
 import logging
 from typing import Any, Dict, Iterator, List, Optional, Protocol
 
+from syncdp._checks import check_path
 from syncdp.exceptions import (
     CommandError,
     StaleElementError,
     SyncdpError,
     TargetClosedError,
 )
-from syncdp.screenshot import PathArg, Screenshot, check_path
+from syncdp.screenshot import PathArg, Screenshot
 
 __all__ = ["Element", "ElementHost", "StaleElementError"]
 

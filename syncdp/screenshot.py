@@ -5,27 +5,11 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
-from syncdp.exceptions import InvalidCommand
+from syncdp._checks import check_path
 
 __all__ = ["Screenshot", "Pdf"]
 
 PathArg = Union[str, "os.PathLike[str]"]
-
-
-def check_path(path: object, name: str = "path") -> PathArg:
-    """Return ``path`` if it names a file (``str`` or ``os.PathLike``).
-
-    ``open()`` also takes an int as a file descriptor (``True`` is 1: stdout); a path argument
-    never means that here.
-
-    Raises:
-        InvalidCommand: ``path`` is anything else (an int, a bool, bytes, ``None``...).
-    """
-    if isinstance(path, (str, os.PathLike)):
-        return path
-    raise InvalidCommand(
-        "%s must be a str or os.PathLike file path, got %s %r" % (name, type(path).__name__, path)
-    )
 
 
 class Screenshot(bytes):

@@ -10,8 +10,9 @@ import html
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union, cast
 
+from syncdp._checks import check_timeout
 from syncdp.connection import ConnectionHandler, EventExpectation, Session
-from syncdp.connection.endpoint import _check_timeout, _Endpoint
+from syncdp.connection.endpoint import _Endpoint
 from syncdp.connection.events import Predicate
 from syncdp.element import Element
 from syncdp.exceptions import SyncdpError, TargetClosedError
@@ -496,7 +497,7 @@ class Tab:
         Raises:
             InvalidCommand: a bad ``timeout``.
         """
-        timeout = _check_timeout(timeout, allow_zero=True)
+        timeout = check_timeout(timeout, allow_zero=True)
         if self._core.closed or timeout == 0:
             return self._core.closed
         return self.connection.wait_closed(timeout) or self._core.closed

@@ -37,8 +37,6 @@ logger = logging.getLogger(__name__)
 Number = Union[int, float]
 ProtocolSource = Callable[[], "Protocol"]
 
-# The old private name of check_timeout, still imported by tab.py.
-_check_timeout = check_timeout
 
 
 class _Endpoint:

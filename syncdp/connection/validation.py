@@ -6,9 +6,9 @@ naming the argument, before anything is sent.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
+from syncdp._checks import check_timeout
 from syncdp.exceptions import CommandError, InvalidCommand
 
 __all__ = ["check_event_name", "check_timeout", "command_error", "validate_command", "WILDCARD"]
@@ -19,32 +19,6 @@ WILDCARD = "*"
 # Top-level keys a command may have; the browser answers any other with an error that
 # carries no id, which could never reach the caller.
 _COMMAND_KEYS = frozenset(("method", "params", "id"))
-
-
-def check_timeout(
-    timeout: Any, what: str = "timeout", *, allow_none: bool = True, allow_zero: bool = False
-) -> Optional[float]:
-    """``timeout`` as a float, or ``None`` (no limit) when allowed.
-
-    Raises:
-        InvalidCommand: not a finite number (bools and strings included), negative, zero
-            where zero is not allowed, or ``None`` where a limit is required.
-    """
-    if timeout is None and allow_none:
-        return None
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout < 0
-        or (timeout == 0 and not allow_zero)
-    ):
-        expected = "a non-negative" if allow_zero else "a positive"
-        raise InvalidCommand(
-            "%s must be %s number of seconds%s, got %r"
-            % (what, expected, " or None" if allow_none else "", timeout)
-        )
-    return float(timeout)
 
 
 def check_event_name(event_name: Any) -> str:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from syncdp._checks import check_bool, check_optional_path, check_seconds, check_text
 from syncdp.exceptions import InvalidCommand
 
 __all__ = [
@@ -18,11 +19,7 @@ __all__ = [
     "LaunchOptions",
     "build_command",
     "check_arguments",
-    "check_bool",
     "check_env",
-    "check_path",
-    "check_seconds",
-    "check_text",
     "check_window_size",
 ]
 
@@ -70,49 +67,6 @@ _RESERVED_FLAGS = {
 }
 
 # -- the checks ------------------------------------------------------------------------------
-
-
-def check_text(value: object, name: str, what: str) -> str:
-    """``value`` if it is a non-empty ``str`` without NUL.
-
-    Args:
-        value: what the caller passed.
-        name: the argument's name, for the message.
-        what: what was expected, for the message (``"a non-empty str"``).
-
-    Raises:
-        InvalidCommand: anything else; the message names ``name``.
-    """
-    if not isinstance(value, str) or not value or "\0" in value:
-        raise InvalidCommand(f"{name} must be {what}, got {value!r}")
-    return value
-
-
-def check_path(value: object, name: str) -> str | None:
-    """``value`` as a ``str`` path (``os.PathLike`` accepted), or ``None``.
-
-    Raises:
-        InvalidCommand: not a non-empty ``str``/``os.PathLike`` without NUL, nor ``None``.
-    """
-    if value is None:
-        return None
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    return check_text(value, name, "a path (str or os.PathLike) or None")
-
-
-def check_bool(value: object, name: str) -> None:
-    """Raises :class:`InvalidCommand` naming ``name`` unless ``value`` is ``True`` or ``False``."""
-    if not isinstance(value, bool):
-        raise InvalidCommand(f"{name} must be True or False, got {value!r}")
-
-
-def check_seconds(value: object, name: str) -> None:
-    """Raises :class:`InvalidCommand` naming ``name`` unless ``value`` is a positive ``int``
-    or ``float`` (``bool`` and NaN refused)."""
-    # bool is an int, and NaN fails every comparison: "not > 0" catches it.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidCommand(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def check_arguments(value: object) -> list[str]:
@@ -223,8 +177,8 @@ class LaunchOptions:
         Raises:
             InvalidCommand: an option has the wrong type or value; the message names it.
         """
-        self.binary_location = check_path(self.binary_location, "binary_location")
-        self.user_data_dir = check_path(self.user_data_dir, "user_data_dir")
+        self.binary_location = check_optional_path(self.binary_location, "binary_location")
+        self.user_data_dir = check_optional_path(self.user_data_dir, "user_data_dir")
         check_bool(self.headless, "headless")
         if self.no_sandbox is not None:
             check_bool(self.no_sandbox, "no_sandbox")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Any, Dict, Optional
 
-from syncdp.connection.endpoint import _check_timeout
+from syncdp._checks import check_path, check_timeout
 from syncdp.exceptions import InvalidCommand
 from syncdp.page.core import PageCore
-from syncdp.screenshot import PathArg, Pdf, Screenshot, check_path
+from syncdp.screenshot import PathArg, Pdf, Screenshot
 
 __all__ = ["Capture"]
 
@@ -69,7 +69,7 @@ class Capture:
         """See :meth:`Tab.print_to_pdf`."""
         if path is not None:
             check_path(path)
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         params: Dict[str, Any] = {
             "landscape": landscape,
             "printBackground": print_background,

@@ -10,8 +10,9 @@ import logging
 import threading
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from syncdp._checks import check_timeout
 from syncdp.connection import Session
-from syncdp.connection.endpoint import _check_timeout, _Endpoint
+from syncdp.connection.endpoint import _Endpoint
 from syncdp.exceptions import (
     CommandError,
     ConnectFailedError,
@@ -229,7 +230,7 @@ class PageCore:
     ) -> Dict[str, Any]:
         """``Tab.send``: the checks, the set-up, then the command."""
         check_name(method, "method")
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         self.check_open(method)
         self.check_not_crashed(method)
         try:
@@ -255,7 +256,7 @@ class PageCore:
         self, command: Dict[str, Any], timeout: Optional[float] = 10
     ) -> Dict[str, Any]:
         """``Tab.execute_command``: a raw command of the user, with the tab's checks."""
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         method = command.get("method") if isinstance(command, dict) else None
         self.check_open(str(method if method is not None else command))
         if isinstance(method, str):

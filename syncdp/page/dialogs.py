@@ -8,8 +8,8 @@ import logging
 import threading
 from typing import Any, Dict, Iterator, List, Optional, Tuple, cast
 
+from syncdp._checks import check_timeout
 from syncdp.connection import EventExpectation
-from syncdp.connection.endpoint import _check_timeout
 from syncdp.exceptions import DialogOpenError, InvalidCommand, SyncdpError
 from syncdp.page.core import BLOCKED_BY_BEFOREUNLOAD, BLOCKED_BY_DIALOG, PageCore
 
@@ -83,7 +83,7 @@ class Dialogs:
             raise InvalidCommand("accept must be True or False, got %r" % (accept,))
         if prompt_text is not None and not isinstance(prompt_text, str):
             raise InvalidCommand("prompt_text must be a str or None, got %r" % (prompt_text,))
-        timeout = cast(float, _check_timeout(timeout, allow_none=False))
+        timeout = cast(float, check_timeout(timeout, allow_none=False))
         connection = self._core.connection
         if not connection.dialog:
             raise SyncdpError("no JavaScript dialog is open")

@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any, Dict, List, Optional
 
-from syncdp.connection.endpoint import _check_timeout
+from syncdp._checks import check_timeout
 from syncdp.exceptions import InvalidCommand, SyncdpError
 from syncdp.page.core import PageCore
 from syncdp.page.values import DEEP, deep_value, is_syntax_error, js_exception
@@ -106,7 +106,7 @@ class Evaluator:
         """See :meth:`Tab.execute_script`."""
         if not isinstance(script, str):
             raise InvalidCommand("script must be a str, got %s" % type(script).__name__)
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         await_promise = bool(await_promise)
         deadline = Deadline(timeout)
         if _RETURN_STATEMENT.match(script):

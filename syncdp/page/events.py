@@ -8,9 +8,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Set
 
+from syncdp._checks import check_timeout
 from syncdp.connection import EventExpectation
 from syncdp.connection.coroutines import close_thread_loop, run_coroutine
-from syncdp.connection.endpoint import _check_timeout
 from syncdp.connection.events import Predicate
 from syncdp.exceptions import SyncdpError
 from syncdp.page.core import PageCore, check_name
@@ -104,7 +104,7 @@ class PageEvents:
     ) -> EventExpectation:
         """See :meth:`Tab.expect_event`."""
         check_name(event_name, "event_name")
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         self._core.check_open("Tab.expect_event(%r)" % event_name)
         self._core.prepare()
         return self._core.connection.expect_event(event_name, predicate, timeout)
@@ -114,7 +114,7 @@ class PageEvents:
     ) -> Dict[str, Any]:
         """See :meth:`Tab.wait_for_event`."""
         check_name(event_name, "event_name")
-        timeout = _check_timeout(timeout)
+        timeout = check_timeout(timeout)
         self._core.check_open("Tab.wait_for_event(%r)" % event_name)
         self._core.prepare()
         return self._core.connection.wait_for_event(event_name, predicate, timeout)

@@ -9,8 +9,8 @@ import re
 import time
 from typing import Any, Dict, Iterator, Optional
 
+from syncdp._checks import check_timeout
 from syncdp.connection import EventExpectation
-from syncdp.connection.endpoint import _check_timeout
 from syncdp.connection.events import Predicate
 from syncdp.exceptions import (
     CommandError,
@@ -65,7 +65,7 @@ class Navigator:
         """See :meth:`Tab.go_to`."""
         url = _check_url(url)
         lifecycle = _lifecycle_name(wait_until)
-        limit = _check_timeout(timeout)
+        limit = check_timeout(timeout)
         deadline = None if limit is None else time.monotonic() + limit
         self._core.check_open("Page.navigate")
         self._core.prepare()
@@ -101,7 +101,7 @@ class Navigator:
 
     def refresh(self, timeout: Optional[float], ignore_cache: bool) -> None:
         """See :meth:`Tab.refresh`."""
-        limit = _check_timeout(timeout)
+        limit = check_timeout(timeout)
         self._core.check_open("Page.reload")
         self._core.prepare()
         main = self._main_frame_id()

@@ -11,6 +11,7 @@ import warnings
 from typing import Dict, Mapping, Optional
 from urllib.parse import urlsplit
 
+from syncdp._checks import check_seconds
 from syncdp.exceptions import InvalidCommand
 from syncdp.page.dialogs import DIALOG_POLICIES
 
@@ -120,11 +121,4 @@ def check_options(dialog_policy: object, connect_timeout: object) -> None:
         raise InvalidCommand(
             "dialog_policy must be None, 'accept' or 'dismiss', got %r" % (dialog_policy,)
         )
-    if (
-        isinstance(connect_timeout, bool)
-        or not isinstance(connect_timeout, (int, float))
-        or not connect_timeout > 0
-    ):
-        raise InvalidCommand(
-            "connect_timeout must be a positive number of seconds, got %r" % (connect_timeout,)
-        )
+    check_seconds(connect_timeout, "connect_timeout")

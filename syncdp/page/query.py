@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Optional, cast
 
-from syncdp.connection.endpoint import _check_timeout
+from syncdp._checks import check_timeout
 from syncdp.element import Element
 from syncdp.exceptions import (
     ElementNotFoundError,
@@ -137,7 +137,7 @@ class Finder:
     def query(self, selector: str, timeout: float = 0, *, within: Optional[Element] = None) -> Element:
         """See :meth:`Tab.query`."""
         selector = _check_selector(selector)
-        wait = cast(float, _check_timeout(timeout, allow_none=False, allow_zero=True))
+        wait = cast(float, check_timeout(timeout, allow_none=False, allow_zero=True))
         if within is not None:
             found = self._query_once(within.object_id, selector, wait)
         else:

@@ -66,7 +66,7 @@ BAD_CHROME_OPTIONS: List[Any] = [
     ("binary_location", 5, "got 5"),
     ("binary_location", "", "got ''"),
     ("user_data_dir", 5, "got 5"),
-    ("transport", "carrier-pigeon", "'carrier-pigeon'"),
+    ("tab_mode", "carrier-pigeon", "'carrier-pigeon'"),
 ]
 
 
@@ -108,7 +108,7 @@ def test_launch_options_reject_bad_values(kwargs: Dict[str, Any], name: str) -> 
         (None, {"headers": {"Bad Name": "a"}}, "headers"),
         (None, {"dialog_policy": "maybe"}, "dialog_policy"),
         (None, {"connect_timeout": -1}, "connect_timeout"),
-        (None, {"transport": "pigeon"}, "transport"),
+        (None, {"tab_mode": "pigeon"}, "tab_mode"),
         (True, {}, "endpoint"),
         (0, {}, "endpoint"),
         (70000, {}, "endpoint"),
