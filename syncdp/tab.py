@@ -500,6 +500,12 @@ class Tab:
         timeout = check_timeout(timeout, allow_zero=True)
         if self._core.closed or timeout == 0:
             return self._core.closed
+        try:
+            # A tab's connection opens lazily: an open tab not used yet has none to wait on.
+            self.connection.connect()
+        except SyncdpError as exc:
+            logger.debug("%r cannot connect: %s", self, exc)
+            return True
         return self.connection.wait_closed(timeout) or self._core.closed
 
     def _release(self) -> None:

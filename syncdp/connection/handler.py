@@ -237,12 +237,12 @@ class ConnectionHandler(_Endpoint):
         interrupts the wait. Returns at once when no connection is open.
 
         Args:
-            timeout: seconds to wait at most; ``None`` waits without limit.
+            timeout: seconds to wait at most (0: just tell); ``None`` waits without limit.
 
         Returns:
             True if it ended, False if ``timeout`` passed first.
         """
-        return self._core.wait_closed(check_timeout(timeout))
+        return self._core.wait_closed(check_timeout(timeout, allow_zero=True))
 
     def close(self) -> None:
         """Close the connection: idempotent, safe from any thread, also from a callback.

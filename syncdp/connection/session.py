@@ -175,7 +175,7 @@ class Session(_Endpoint):
         Returns:
             True if it ended, False if ``timeout`` passed first.
         """
-        limit = check_timeout(timeout)
+        limit = check_timeout(timeout, allow_zero=True)
         state, core = self._state, self._core
         link = core.link
         if state.ended is not None or link is None or not link.alive:

@@ -34,6 +34,15 @@ def test_an_open_tab_waits_for_the_timeout(browser: Chrome) -> None:
         assert tab.execute_script("1 + 1") == 2  # still usable
 
 
+def test_a_tab_not_used_yet_is_open_too(browser: Chrome) -> None:
+    # Its connection opens lazily: no connection yet is not an ended one.
+    with browser.new_tab() as tab:
+        start = time.monotonic()
+        assert tab.wait_closed(0.3) is False
+        assert time.monotonic() - start >= 0.29
+        assert tab.connection.wait_closed(0) is False  # 0: just tell, on the connection too
+
+
 def test_a_tab_closed_by_another_client_ends_the_wait(browser: Chrome) -> None:
     tab = browser.new_tab()
     tab.go_to("data:text/html,doomed")
