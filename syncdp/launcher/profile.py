@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
 from urllib.parse import urlsplit
 
 from syncdp.exceptions import BrowserLaunchError
+from syncdp.launcher.watchdog import remove_singleton
 
 __all__ = [
     "clean_singleton",
@@ -25,9 +25,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _ACTIVE_PORT = "DevToolsActivePort"
-_SINGLETON_DIR_RE = re.compile(r"^[A-Za-z][\w-]*(\.[\w-]+)+\.[A-Za-z0-9]{6}$")
 # SingletonLock last: it is what a retry (after an interrupted stop) checks the pid against.
-_SINGLETON_LINKS = ("SingletonSocket", "SingletonCookie", "SingletonLock")
 
 
 def make_temp_profile() -> str:
@@ -86,30 +84,8 @@ def clean_singleton(profile: str, pid: int | None) -> None:
     Only when ``SingletonLock`` names our browser's pid: a profile in use by another live
     browser is left alone.
     """
-    if pid is None:
-        return
-    try:
-        lock = os.readlink(os.path.join(profile, "SingletonLock"))
-    except OSError:
-        return
-    if lock.rsplit("-", 1)[-1] != str(pid):
-        return
-    try:
-        sock_dir = os.path.dirname(os.readlink(os.path.join(profile, "SingletonSocket")))
-        if _SINGLETON_DIR_RE.match(os.path.basename(sock_dir)) and set(os.listdir(sock_dir)) <= {
-            "SingletonSocket",
-            "SingletonCookie",
-        }:
-            shutil.rmtree(sock_dir, ignore_errors=True)
-    except OSError:
-        pass
-    for name in _SINGLETON_LINKS:
-        path = os.path.join(profile, name)
-        if os.path.islink(path):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+    if pid is not None:
+        remove_singleton(profile, pid)  # the watchdog's own clean-up, one copy
 
 
 def remove_tree(path: str, attempts: int = 10) -> None:

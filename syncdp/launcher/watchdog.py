@@ -34,7 +34,7 @@ import time
 from types import FrameType
 from typing import Optional
 
-__all__ = ["main"]
+__all__ = ["main", "remove_singleton"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 _SOCKET_DIR_RE = re.compile(r"^[A-Za-z][\w-]*(\.[\w-]+)+\.[A-Za-z0-9]{6}$")
@@ -124,7 +124,7 @@ def _reap_all(deadline: float) -> None:
         time.sleep(0.02)
 
 
-def _remove_singleton(profile: str, pid: int) -> None:
+def remove_singleton(profile: str, pid: int) -> None:
     """The singleton links (and socket dir) of a killed browser, if they name ``pid``."""
     try:
         lock = os.readlink(os.path.join(profile, "SingletonLock"))
@@ -149,7 +149,7 @@ def _remove_singleton(profile: str, pid: int) -> None:
 
 
 def _clean_profile(mode: str, profile: str, pid: int) -> None:
-    _remove_singleton(profile, pid)
+    remove_singleton(profile, pid)
     if mode != "temp":
         return
     for _attempt in range(10):
