@@ -101,17 +101,18 @@ def resolve_tab_mode(tab_mode: Optional[str], transport: Optional[str]) -> str:
                 % (tab_mode, transport)
             )
         tab_mode = transport
-    if tab_mode is None:
-        tab_mode = os.environ.get("SYNCDP_TAB_MODE")
+    source = "tab_mode"
+    if tab_mode is None and os.environ.get("SYNCDP_TAB_MODE"):
+        tab_mode, source = os.environ["SYNCDP_TAB_MODE"], "the SYNCDP_TAB_MODE environment variable"
     if tab_mode is None and os.environ.get("SYNCDP_TRANSPORT"):
         warn_deprecated(
             "the SYNCDP_TRANSPORT environment variable is deprecated and will be ignored from "
             "0.2: set SYNCDP_TAB_MODE instead"
         )
-        tab_mode = os.environ.get("SYNCDP_TRANSPORT")
+        tab_mode, source = os.environ["SYNCDP_TRANSPORT"], "the SYNCDP_TRANSPORT environment variable"
     tab_mode = tab_mode or DEFAULT_TAB_MODE
     if tab_mode not in TAB_MODES:
-        raise InvalidCommand("tab_mode must be one of %s, got %r" % (TAB_MODES, tab_mode))
+        raise InvalidCommand("%s must be one of %s, got %r" % (source, TAB_MODES, tab_mode))
     return tab_mode
 
 

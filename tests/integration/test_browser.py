@@ -409,3 +409,13 @@ def test_a_bad_tab_mode_is_refused_naming_the_argument(monkeypatch: pytest.Monke
     monkeypatch.delenv("SYNCDP_TRANSPORT", raising=False)
     with pytest.raises(syncdp.InvalidCommand, match="tab_mode must be one of"):
         Chrome(tab_mode="pipes")
+
+
+def test_a_bad_tab_mode_from_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCDP_TAB_MODE", "pipes")
+    with pytest.raises(syncdp.InvalidCommand, match="SYNCDP_TAB_MODE environment variable must be one of"):
+        Browser(None)
+    monkeypatch.delenv("SYNCDP_TAB_MODE")
+    monkeypatch.setenv("SYNCDP_TRANSPORT", "bogus")
+    with pytest.warns(DeprecationWarning), pytest.raises(syncdp.InvalidCommand, match="SYNCDP_TRANSPORT"):
+        Browser(None)
