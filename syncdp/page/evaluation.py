@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 _RETURN_STATEMENT = re.compile(r"^\s*return\b")
 _RETURN_WORD = re.compile(r"return\b")
+_LINE_BREAK = re.compile("\r\n|[\n\r\u2028\u2029]")
 
 # Scripts that start with a declaration run as statements: as an expression, "function f() {}"
 # would be a function expression and f would not be defined.
@@ -211,7 +212,7 @@ class Evaluator:
         line, column = details.get("lineNumber"), details.get("columnNumber")
         if not isinstance(line, int) or not isinstance(column, int):
             return False
-        lines = script.split("\n")
+        lines = _LINE_BREAK.split(script)  # the line terminators V8 counts
         if not 0 <= line < len(lines) or not _RETURN_WORD.match(lines[line], column):
             return False
         check = self._send_evaluate(

@@ -256,3 +256,9 @@ def test_thrown_values_are_in_the_message(tab: Tab, script: str, expected: str) 
         tab.execute_script(script)
     assert expected in info.value.message
     assert expected in str(info.value)
+
+
+def test_a_return_body_is_read_whatever_line_breaks_it_uses(tab: Tab) -> None:
+    # V8 ends lines at \r, \u2028 and \u2029 too: the return is found on the line it points at.
+    for brk in ("\n", "\r\n", "\r", "\u2028"):
+        assert tab.execute_script("const b = 1;%sreturn b + 1" % brk) == 2, repr(brk)
