@@ -75,6 +75,14 @@ def test_commands_after_close_say_the_session_was_closed_by_close(conn: Connecti
     assert session.detached
 
 
+def test_an_ended_session_refuses_callbacks_that_could_never_fire(conn: ConnectionHandler) -> None:
+    session = conn.attach("T1")
+    session.register_callback("Page.loadEventFired", lambda event: None)  # fine while open
+    session.close()
+    with pytest.raises(exceptions.TargetClosedError, match=r"register_callback.*closed by close\(\)"):
+        session.register_callback("Page.loadEventFired", lambda event: None)
+
+
 def test_session_wait_closed_returns_true_when_the_target_detaches(
     conn: ConnectionHandler, fake_cdp: FakeCDP
 ) -> None:

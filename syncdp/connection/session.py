@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 from syncdp.connection.core import ConnectionCore, Link
 from syncdp.connection.endpoint import Number, ProtocolSource, _Endpoint
@@ -59,6 +59,21 @@ class Session(_Endpoint):
         self.target_info = route.target_info
         self.parent = parent
         self.auto_attached = route.auto_attached
+
+    def register_callback(
+        self, event_name: str, callback: Callable[..., Any], temporary: bool = False
+    ) -> int:
+        """As :meth:`ConnectionHandler.register_callback`; an ended session refuses it.
+
+        Raises:
+            TargetClosedError: the session ended (detached, target gone, closed): the callback
+                could never fire.
+            InvalidCommand: as for a connection.
+        """
+        ended = self._state.ended
+        if ended is not None:
+            raise ended("register_callback(%r)" % (event_name,))
+        return super().register_callback(event_name, callback, temporary)
 
     # -- state ------------------------------------------------------------------------------
 
