@@ -9,9 +9,8 @@ import time
 from typing import Iterator
 
 import pytest
-from syncdp import Chrome, Tab
+from syncdp import Tab
 from syncdp.exceptions import (
-    CommandError,
     DialogOpenError,
     InvalidCommand,
 )
@@ -62,19 +61,7 @@ def server() -> Iterator[LocalServer]:
         yield srv
 
 
-@pytest.fixture(scope="module", params=["sessions", "sockets"])
-def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(tab_mode=request.param) as chrome:
-        yield chrome
-
-
-@pytest.fixture
-def tab(browser: Chrome) -> Iterator[Tab]:
-    new = browser.new_tab()
-    try:
-        yield new
-    finally:
-        new.close()
+# browser (both tab modes) and tab: tests/integration/tabkit.py, through conftest.py
 
 
 def test_click_that_opens_a_confirm_returns_normally(tab: Tab, server: LocalServer) -> None:

@@ -14,7 +14,7 @@ import math
 from typing import Any, Iterator
 
 import pytest
-from syncdp import Chrome, Tab
+from syncdp import Tab
 from syncdp.exceptions import InvalidCommand, JavaScriptError, JavaScriptValueError
 
 from pages import CountingServer, needs_chromium
@@ -22,19 +22,7 @@ from pages import CountingServer, needs_chromium
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
 
-@pytest.fixture(scope="module", params=["sessions", "sockets"])
-def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(tab_mode=request.param) as chrome:
-        yield chrome
-
-
-@pytest.fixture
-def tab(browser: Chrome) -> Iterator[Tab]:
-    new = browser.new_tab()
-    try:
-        yield new
-    finally:
-        new.close()
+# browser (both tab modes) and tab: tests/integration/tabkit.py, through conftest.py
 
 
 @pytest.fixture

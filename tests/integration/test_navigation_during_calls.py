@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from pages import PAGES, needs_chromium, wait_until
-from syncdp import Chrome, Tab
+from syncdp import Tab
 from syncdp.exceptions import CommandError, ElementNotFoundError
 from syncdp.exceptions import ExecutionContextDestroyedError
 from syncdp.localserver import LocalServer
@@ -27,19 +27,7 @@ def server() -> Iterator[LocalServer]:
         yield srv
 
 
-@pytest.fixture(scope="module", params=["sessions", "sockets"])
-def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
-    with Chrome(tab_mode=request.param) as chrome:
-        yield chrome
-
-
-@pytest.fixture
-def tab(browser: Chrome) -> Iterator[Tab]:
-    new = browser.new_tab()
-    try:
-        yield new
-    finally:
-        new.close()
+# browser (both tab modes) and tab: tests/integration/tabkit.py, through conftest.py
 
 
 def test_waiting_query_follows_a_navigation_that_starts_while_it_waits(
