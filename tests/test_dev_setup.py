@@ -93,6 +93,33 @@ def _load_dev_script() -> Any:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the apt-get path without sudo is taken as root")
+def test_dev_lists_every_failed_test_again_after_tox_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A long run's failures scroll far above its last screen: ./dev repeats them at the end,
+    with the tox command they came from and pytest's one-line reason, and keeps tox's status."""
+    dev = _load_dev_script()
+    fake_tox_output = "\n".join([
+        "py39: commands[0]> pytest -v -n 2",
+        "[gw1] [ 42%] PASSED tests/a.py::fine",
+        "[gw1] [ 43%] \x1b[31mFAILED\x1b[0m tests/a.py::broken ",
+        "FAILED tests/a.py::broken - AssertionError: boom",
+        "py39: commands[1]> env SYNCDP_TAB_MODE=sockets pytest",
+        "ERROR tests/b.py::setup_fails - RuntimeError: no browser",
+        "  py39: FAIL code 1",
+    ])
+    code = dev.run_and_recap(["sh", "-c", "printf '%s\\n' \"$OUT\"; exit 3"],
+                             dict(os.environ, OUT=fake_tox_output))
+    assert code == 3
+    tail = capsys.readouterr().out.split("dev: tests that failed, errored or were rerun")[1]
+    assert tail.splitlines()[1:] == [
+        "  [py39: pytest -v -n 2] FAILED tests/a.py::broken - AssertionError: boom",
+        "  [py39: env SYNCDP_TAB_MODE=sockets pytest] ERROR tests/b.py::setup_fails"
+        " - RuntimeError: no browser",
+        "dev: tox exited with 3",
+    ]
+
+
 def test_dev_installs_python3_venv_with_apt_get_when_venv_cannot_bootstrap_pip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
