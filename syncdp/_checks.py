@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import os
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
+from syncdp.discovery import is_loopback
 from syncdp.exceptions import InvalidCommand
 
 __all__ = ["check_bool", "check_optional_path", "check_path", "check_seconds", "check_text", "check_timeout"]
@@ -96,3 +98,16 @@ def check_bool(value: object, name: str) -> None:
     """Raises :class:`InvalidCommand` naming ``name`` unless ``value`` is ``True`` or ``False``."""
     if not isinstance(value, bool):
         raise InvalidCommand("%s must be True or False, got %r" % (name, value))
+
+
+def with_likely_scheme(url: str) -> str:
+    """``url`` (which has no scheme) with the one it most likely lacks, for an error message.
+
+    ``http`` for this machine (``localhost``, ``127.x``, ``::1``, ``0.0.0.0``: a development
+    server rarely has TLS), ``https`` for every other host. "localhost:8000/x" and
+    "example.org/x" both read as a host, port and path.
+    """
+    bare = url.lstrip("/")
+    host = urlsplit("//" + bare).hostname or ""
+    local = host == "0.0.0.0" or (bool(host) and is_loopback(host))
+    return "%s://%s" % ("http" if local else "https", bare)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, TextIO, Un
 from urllib.parse import urlsplit
 
 from syncdp import __version__
+from syncdp._checks import with_likely_scheme
 from syncdp.browser import Chrome
 from syncdp.exceptions import (
     BrowserLaunchError,
@@ -41,7 +42,6 @@ DEFAULT_TIMEOUT = 30.0
 BROWSER_ENV_VARS = ("SYNCDP_BROWSER", "CHROME_PATH")
 #: Where a wait starts showing a progress line on a terminal.
 PROGRESS_AFTER = 1.0
-_LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]", "::1")
 _OPAQUE_SCHEMES = ("about", "data", "file", "blob", "javascript", "view-source", "chrome")
 _STUBS_SOURCES = ("--port", "--url", "--protocol-file", "--launch", "--pinned")
 _BROWSER_HELP = (
@@ -93,11 +93,8 @@ def _url(value: str) -> str:
     if parts.scheme and (parts.netloc or parts.scheme in _OPAQUE_SCHEMES):
         return value
     # "localhost:8000/x" parses as scheme "localhost": a host without a scheme, like "a.org/x".
-    bare = value.lstrip("/")
-    host = urlsplit("//" + bare).hostname or ""
-    scheme = "http" if host in _LOCAL_HOSTS or host.startswith("127.") else "https"
     raise argparse.ArgumentTypeError(
-        "URL needs a scheme: did you mean %s://%s ?" % (scheme, bare)
+        "URL needs a scheme: did you mean %s ?" % with_likely_scheme(value)
     )
 
 

@@ -214,15 +214,25 @@ class BrowserNotFoundError(SyncdpError, FileNotFoundError):
 
     Attributes:
         tried: the paths and names that were looked at.
+        variable: the environment variable (``SYNCDP_BROWSER`` or ``CHROME_PATH``) whose value
+            is not an executable, when that is the problem; else ``None``.
     """
 
-    def __init__(self, tried: Sequence[str]) -> None:
+    def __init__(self, tried: Sequence[str], variable: Optional[str] = None) -> None:
         self.tried = list(tried)
-        super().__init__(
-            "no Chromium or Chrome executable found; looked at: %s. Install Chromium "
-            "(e.g. 'apt-get install chromium') or set SYNCDP_BROWSER / pass "
-            "binary_location=..." % ", ".join(self.tried)
-        )
+        self.variable = variable
+        if variable is not None:
+            message = (
+                "%s=%r is not an executable file; point it at the browser (e.g. "
+                "/usr/bin/chromium) or unset it" % (variable, self.tried[-1] if self.tried else "")
+            )
+        else:
+            message = (
+                "no Chromium or Chrome executable found; looked at: %s. Install Chromium "
+                "(e.g. 'apt-get install chromium') or set SYNCDP_BROWSER / pass "
+                "binary_location=..." % ", ".join(self.tried)
+            )
+        super().__init__(message)
 
 
 class BrowserLaunchError(SyncdpError):

@@ -88,8 +88,8 @@ def find_browser(binary_location: str | None = None) -> str:
     Looks at, in order: ``binary_location``; the ``SYNCDP_BROWSER`` and ``CHROME_PATH``
     environment variables; the names in :data:`BROWSER_NAMES` on ``PATH``; the usual
     install locations of this platform. An explicit ``binary_location`` is final: when it
-    is not an executable file nothing else is tried. An environment variable pointing
-    nowhere is logged and skipped.
+    is not an executable file nothing else is tried. So is a set environment variable: one
+    pointing nowhere raises :class:`BrowserNotFoundError` naming it.
 
     Args:
         binary_location: a path, or a bare name looked up on ``PATH``.
@@ -98,7 +98,9 @@ def find_browser(binary_location: str | None = None) -> str:
         The path of the executable.
 
     Raises:
-        BrowserNotFoundError: nothing was found; ``tried`` lists every path and name looked at.
+        BrowserNotFoundError: nothing was found (``tried`` lists every path and name looked
+            at), or ``SYNCDP_BROWSER``/``CHROME_PATH`` is set to something that is not an
+            executable (``variable`` names it).
     """
     if binary_location:
         found = _resolve(binary_location)
@@ -112,8 +114,9 @@ def find_browser(binary_location: str | None = None) -> str:
             found = _resolve(value)
             if found is not None:
                 return found
-            logger.warning("%s=%r is not an executable; ignoring it", var, value)
-            tried.append(value)
+            # The user said which browser to use: another one found further down would run
+            # with a setting they did not ask for.
+            raise BrowserNotFoundError([value], variable=var)
     for name in BROWSER_NAMES:
         tried.append(name)
         found = shutil.which(name)

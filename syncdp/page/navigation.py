@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any, Dict, Iterator, Optional
 
-from syncdp._checks import check_timeout
+from syncdp._checks import check_timeout, with_likely_scheme
 from syncdp.connection import EventExpectation
 from syncdp.connection.events import Predicate
 from syncdp.exceptions import (
@@ -31,15 +31,17 @@ _WAIT_UNTIL = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networki
 
 # An absolute URL starts with a scheme (RFC 3986): "https:", "data:", "about:", "file:"...
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+# ... but "localhost:8000/x" is a host and a port, not the scheme "localhost".
+_HOST_AND_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d+(?:[/?#]|$)")
 
 
 def _check_url(url: Any) -> str:
     if not isinstance(url, str) or not url:
         raise InvalidCommand("url must be a non-empty string, got %r" % (url,))
-    if not _URL_SCHEME.match(url):
+    if not _URL_SCHEME.match(url) or _HOST_AND_PORT.match(url):
         raise InvalidCommand(
-            "url must be an absolute URL with a scheme, like 'https://%s', got %r"
-            % (url.lstrip("/"), url)
+            "url must be an absolute URL with a scheme, like %r, got %r"
+            % (with_likely_scheme(url), url)
         )
     return url
 

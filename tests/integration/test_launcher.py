@@ -217,9 +217,23 @@ def test_find_browser_environment_variables(
     assert find_browser() == fakes["stderr_only"]
     # An explicit argument wins over the environment.
     assert find_browser(fakes["exit_with_error"]) == fakes["exit_with_error"]
-    # A variable pointing nowhere is skipped, not fatal.
-    monkeypatch.setenv("SYNCDP_BROWSER", str(tmp_path / "missing"))
-    assert find_browser() == fakes["stderr_only"]
+
+
+
+@pytest.mark.parametrize("var", ["SYNCDP_BROWSER", "CHROME_PATH"])
+def test_find_browser_variable_pointing_nowhere_is_an_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, fakes: dict[str, str], tmp_path: Path, var: str
+) -> None:
+    """A browser found elsewhere would run against what the user set: fail, naming it."""
+    monkeypatch.delenv("SYNCDP_BROWSER", raising=False)
+    monkeypatch.delenv("CHROME_PATH", raising=False)
+    missing = str(tmp_path / "missing")
+    monkeypatch.setenv(var, missing)
+    with pytest.raises(BrowserNotFoundError) as info:
+        find_browser()
+    assert info.value.variable == var and info.value.tried == [missing]
+    assert str(info.value).startswith("%s=%r is not an executable file" % (var, missing))
+    assert find_browser(fakes["never_ready"]) == fakes["never_ready"]  # an argument still wins
 
 
 def test_find_browser_explicit_bad_path(tmp_path: Path) -> None:
@@ -244,12 +258,12 @@ def test_find_browser_nothing_found_lists_everything_tried(
     fake_install = str(tmp_path / "opt" / "chrome")
     monkeypatch.setenv("PATH", "")
     monkeypatch.delenv("CHROME_PATH", raising=False)
-    monkeypatch.setenv("SYNCDP_BROWSER", str(tmp_path / "bad-env-browser"))
+    monkeypatch.delenv("SYNCDP_BROWSER", raising=False)
     monkeypatch.setattr(launcher_find, "install_paths", lambda: [fake_install])
     with pytest.raises(BrowserNotFoundError) as info:
         find_browser()
     tried = info.value.tried
-    assert tried[0] == str(tmp_path / "bad-env-browser")
+    assert info.value.variable is None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
                  "chrome", "msedge"):
         assert name in tried

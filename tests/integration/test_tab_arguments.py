@@ -6,10 +6,13 @@ Real headless Chromium; every test runs in both tab modes."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any, Callable, Dict
 
 import pytest
+from pages import needs_chromium, png_size
+
 from syncdp import Tab
 from syncdp.exceptions import (
     CommandError,
@@ -17,8 +20,6 @@ from syncdp.exceptions import (
     InvalidCommand,
 )
 from syncdp.localserver import LocalServer
-
-from pages import needs_chromium, png_size
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
@@ -108,11 +109,19 @@ def test_method_and_event_names_are_checked(tab: Tab) -> None:
             tab.wait_for_event(bad, timeout=1)  # type: ignore[arg-type]
 
 
-def test_go_to_without_a_scheme_is_invalid(tab: Tab) -> None:
-    with pytest.raises(InvalidCommand, match="scheme"):
-        tab.go_to("example")
-    with pytest.raises(InvalidCommand, match="scheme"):
-        tab.go_to("//example.com/path")
+@pytest.mark.parametrize("url, suggestion", [
+    ("example", "https://example"),
+    ("//example.com/path", "https://example.com/path"),
+    ("127.0.0.1:8765/page", "http://127.0.0.1:8765/page"),
+    ("localhost:8000", "http://localhost:8000"),
+    ("[::1]:8000/", "http://[::1]:8000/"),
+])
+def test_go_to_without_a_scheme_is_invalid_and_suggests_the_likely_one(
+    tab: Tab, url: str, suggestion: str
+) -> None:
+    """A local development server rarely has TLS: loopback hosts get http, others https."""
+    with pytest.raises(InvalidCommand, match=re.escape("with a scheme, like %r" % suggestion)):
+        tab.go_to(url)
 
 
 def test_command_timeout_is_still_reported(tab: Tab) -> None:
