@@ -9,6 +9,7 @@ from typing import Any, Dict, Iterator, List, Optional, Protocol
 from syncdp._checks import check_path
 from syncdp.exceptions import (
     CommandError,
+    InvalidCommand,
     StaleElementError,
     SyncdpError,
     TargetClosedError,
@@ -240,9 +241,13 @@ class Element:
         self.call("function() { this.focus(); }")
 
     def type_text(self, text: str) -> None:
-        """Focus the element and type ``text`` with key events, one character at a time."""
+        """Focus the element and type ``text`` with key events, one character at a time.
+
+        Raises:
+            InvalidCommand: ``text`` is not a ``str`` (nothing is typed).
+        """
         if not isinstance(text, str):
-            raise TypeError("text must be a str, got %s" % type(text).__name__)
+            raise InvalidCommand("text must be a str, got %r (%s)" % (text, type(text).__name__))
         self.focus()
         for char in text:
             if char == "\n":

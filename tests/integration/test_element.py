@@ -12,7 +12,7 @@ import pytest
 
 from pages import BOX_HEIGHT, BOX_WIDTH, PAGES, needs_chromium, png_pixel, png_size
 from syncdp import Chrome, Element, Tab
-from syncdp.exceptions import ElementNotFoundError
+from syncdp.exceptions import ElementNotFoundError, InvalidCommand
 from syncdp.localserver import LocalServer
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
@@ -137,6 +137,16 @@ def test_type_text_changes_the_value_and_fires_input_events(tab: Tab) -> None:
     assert field.value == text
     assert tab.execute_script("document.getElementById('name').value") == text
     assert tab.execute_script("window.inputEvents") == len(text)
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"bytes", ["a"]])
+def test_type_text_refuses_what_is_not_text_before_typing(tab: Tab, bad: object) -> None:
+    field = tab.query("#name")
+    before = field.value
+    with pytest.raises(InvalidCommand, match=r"text must be a str, got") as info:
+        field.type_text(bad)  # type: ignore[arg-type]
+    assert type(bad).__name__ in str(info.value)
+    assert field.value == before
 
 
 def _close_to(rgb: Tuple[int, int, int], expected: Tuple[int, int, int]) -> bool:
