@@ -75,6 +75,11 @@ def _writable_file(path: str) -> str:
 
 def _image_path(path: str) -> str:
     """argparse type of a screenshot's ``-o``: the extension must name an image format."""
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(
+            "cannot write %r: it is a directory; name the image file, e.g. %r"
+            % (path, os.path.join(path, "page.png"))
+        )
     if os.path.splitext(path)[1].lower() not in IMAGE_FORMATS:
         raise argparse.ArgumentTypeError(
             "cannot tell the image format from %r: name the file .png, .jpg, .jpeg or .webp"

@@ -142,6 +142,18 @@ def test_screenshot_with_an_unknown_extension_is_refused_before_launching(tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command, example", [("screenshot", "page.png"), ("pdf", "page.pdf")])
+def test_output_that_is_a_directory_is_refused_before_launching(
+    tmp_path: Path, command: str, example: str
+) -> None:
+    result = run_cli(command, "http://127.0.0.1:1/", "-o", str(tmp_path), cwd=tmp_path, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "cannot write %r: it is a directory" % str(tmp_path) in result.stderr
+    assert "Traceback" not in result.stderr
+    if command == "screenshot":
+        assert repr(str(tmp_path / example)) in result.stderr
+
+
 def test_eval_timeout_covers_the_expression(server: LocalServer, tmp_path: Path) -> None:
     never = "new Promise(() => {})"
     result = run_cli("eval", server.url("/"), never, "--timeout", "2", cwd=tmp_path)
