@@ -417,12 +417,19 @@ class Tab:
 
         The Network domain stays enabled when you enabled it yourself through this tab
         (``tab.send("Network.enable")``, ``tab.cdp.Network.enable()``) for your own
-        ``Network.*`` callbacks: a helper never turns off what you turned on.
+        ``Network.*`` callbacks: a helper never turns off what you turned on, and requests
+        then keep being logged. What was logged stays in :meth:`get_network_logs`.
         """
         self._network.disable()
 
     def get_network_logs(self, filter: Optional[str] = None) -> List[Dict[str, Any]]:  # noqa: A002
-        """``Network.requestWillBeSent`` events seen, optionally those whose URL contains ``filter``."""
+        """``Network.requestWillBeSent`` events seen, optionally those whose URL contains ``filter``.
+
+        A copy, oldest first: every request seen while the Network domain was enabled on this
+        tab's connection, also after :meth:`disable_network_events`, until
+        ``tab.connection.clear_network_logs()``. Bounded by the connection's
+        ``network_logs_limit`` (10,000 by default; the oldest go first, with a warning).
+        """
         return self._network.logs(filter)
 
     def get_network_response_body(self, request_id: str) -> Union[str, bytes]:
