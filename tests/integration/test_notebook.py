@@ -328,13 +328,14 @@ def test_quickstart_notebook_runs_in_a_real_kernel(
 ], ids=["wait_for_event", "pending-command"])
 def test_interrupt_during_a_long_wait(kernel: Kernel, cell: str) -> None:
     launch_in(kernel)
-    result = kernel.run(cell, timeout=30, interrupt_after=1.0)
+    result = kernel.run(cell, timeout=45, interrupt_after=1.0)
     assert result.ename == "KeyboardInterrupt", result
     assert result.status == "error"
     assert result.interrupted_at is not None and result.error_at is not None
-    # Prompt: waits happen in 0.1 s slices (IPython's first traceback takes a moment more).
-    assert result.error_at - result.interrupted_at < 5.0, result.error_at - result.interrupted_at
-    assert result.finished - result.started < 10
+    # The interrupt ended the wait, far before its 60 s timeout (waits happen in 0.1 s slices;
+    # IPython's first traceback takes seconds more on a loaded machine: 7 s was seen).
+    assert result.error_at - result.interrupted_at < 20.0, result.error_at - result.interrupted_at
+    assert result.finished - result.started < 30
 
     # The tab is still usable, and so are waits.
     assert kernel.value("tab.title") == "'kernel page'"
