@@ -24,7 +24,10 @@ from tabkit import activate
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
-FAST = 2.0  # seconds: "at once", with room for a loaded 2-core machine
+# "At once": far below SLOW, the timeout the calls are given, with room for a loaded 2-core
+# machine (2.3 s was seen at a load average of 40).
+FAST = 8.0
+SLOW = 30
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def test_go_to_fails_fast_when_a_dialog_opens_during_the_load(
 ) -> None:
     start = time.monotonic()
     with pytest.raises(DialogOpenError) as info:
-        tab.go_to(server.url(path), timeout=5, wait_until=wait_until_)
+        tab.go_to(server.url(path), timeout=SLOW, wait_until=wait_until_)
     assert time.monotonic() - start < FAST
     assert info.value.dialog_type == kind
     assert info.value.dialog_message == message
@@ -77,19 +80,19 @@ def test_go_to_fails_fast_when_a_dialog_opens_during_the_load(
     assert tab.has_dialog()
     tab.handle_dialog(accept=True)
     # Answered: the load goes on, and the tab works.
-    wait_until(lambda: _loaded(tab), 5)
+    wait_until(lambda: _loaded(tab), 20)
 
 
 def test_refresh_fails_fast_when_a_dialog_opens_during_the_reload(
     tab: Tab, server: LocalServer
 ) -> None:
     with pytest.raises(DialogOpenError):
-        tab.go_to(server.url("/alert-during-load"), timeout=5)
+        tab.go_to(server.url("/alert-during-load"), timeout=SLOW)
     tab.handle_dialog()
-    wait_until(lambda: _loaded(tab), 5)
+    wait_until(lambda: _loaded(tab), 20)
     start = time.monotonic()
     with pytest.raises(DialogOpenError) as info:
-        tab.refresh(timeout=5)
+        tab.refresh(timeout=SLOW)
     assert time.monotonic() - start < FAST
     assert info.value.dialog_message == "during load"
     tab.handle_dialog()
@@ -102,7 +105,7 @@ def test_beforeunload_dialog_fails_go_to_and_refresh_fast(
     activate(tab)
     start = time.monotonic()
     with pytest.raises(DialogOpenError) as info:
-        tab.go_to(server.url("/second"), timeout=5)
+        tab.go_to(server.url("/second"), timeout=SLOW)
     assert time.monotonic() - start < FAST
     assert info.value.dialog_type == "beforeunload"
     assert tab.has_dialog()
@@ -111,19 +114,19 @@ def test_beforeunload_dialog_fails_go_to_and_refresh_fast(
 
     start = time.monotonic()
     with pytest.raises(DialogOpenError):
-        tab.refresh(timeout=5)
+        tab.refresh(timeout=SLOW)
     assert time.monotonic() - start < FAST
     tab.handle_dialog(accept=True)  # leave: the reload goes on
 
     # The old document reads "complete" until the reload commits: wait for the new one's title.
-    wait_until(lambda: _loaded(tab) and _title(tab) == "leave?", 5, "the reload did not load")
+    wait_until(lambda: _loaded(tab) and _title(tab) == "leave?", 20, "the reload did not load")
 
 
 def test_go_to_with_a_dialog_policy_still_loads(tab: Tab, server: LocalServer) -> None:
     tab.set_dialog_policy("accept")
-    tab.go_to(server.url("/confirm-in-onload"), timeout=5)
+    tab.go_to(server.url("/confirm-in-onload"), timeout=SLOW)
     assert tab.execute_script("window.answer") is True
-    tab.go_to(server.url("/alert-during-load"), timeout=5)
+    tab.go_to(server.url("/alert-during-load"), timeout=SLOW)
     assert tab.query("#after").text == "after"
     assert not tab.has_dialog()
 
@@ -138,7 +141,7 @@ def test_go_to_timeout_stops_the_navigation(
     assert time.monotonic() - start < 1 + FAST
     # The navigation is gone: the old page answers at once, not when the server does.
     start = time.monotonic()
-    assert tab.execute_script("document.title", timeout=4) == "plain"
+    assert tab.execute_script("document.title", timeout=SLOW) == "plain"
     assert time.monotonic() - start < FAST
     assert tab.current_url == server.url("/")
 
@@ -152,8 +155,8 @@ def test_interrupted_go_to_stops_the_navigation(
     try:
         start = time.monotonic()
         with pytest.raises(KeyboardInterrupt):
-            tab.go_to(black_hole, timeout=10)
+            tab.go_to(black_hole, timeout=SLOW)
         assert time.monotonic() - start < 0.5 + FAST
     finally:
         timer.cancel()
-    assert tab.execute_script("document.title", timeout=4) == "plain"
+    assert tab.execute_script("document.title", timeout=SLOW) == "plain"
