@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import ssl
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 from urllib.parse import urlsplit, urlunsplit
@@ -156,8 +157,9 @@ def _request_error(
 
 def _tls_advice(exc: BaseException) -> str:
     text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        detail = text[text.index("CERTIFICATE_VERIFY_FAILED") :].split("(_ssl")[0].rstrip(" ')\"")
+    match = re.search(r"certificate verify failed: ([^('\"]+)", text)
+    if match:
+        detail = match.group(1).strip()
         return (
             "the server's certificate is not trusted (%s): pass ca_file= (the CA that signed it) "
             "or ssl_context=" % detail
