@@ -19,6 +19,7 @@ an earlier process left (names carry the pid). The commands are the ones docs/re
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import os
 import re
@@ -177,7 +178,8 @@ class RemoteHost:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def _spawn(self, name: str, args: List[str]) -> "subprocess.Popen[bytes]":
+    def spawn(self, name: str, args: List[str]) -> "subprocess.Popen[bytes]":
+        """Start ``args`` inside the namespace (its own process group, log in the work dir)."""
         with open(os.path.join(self.workdir, name + ".log"), "ab") as log:
             process = subprocess.Popen(
                 ["ip", "netns", "exec", self.namespace, *args],
@@ -192,18 +194,30 @@ class RemoteHost:
     def start_browser(self, timeout: float = 45.0) -> None:
         """Chromium (fresh profile) on the namespace's loopback, forwarded to ``addr:9222``."""
         profile = tempfile.mkdtemp(prefix="profile-", dir=self.workdir)
-        self._spawn(
+        self.spawn(
             "chromium",
             [CHROMIUM, *CHROMIUM_FLAGS, "--user-data-dir=%s" % profile,
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=%d" % DEVTOOLS_PORT,
              "about:blank"],
         )
-        self._spawn(
+        self.spawn(
             "forward",
             [sys.executable, os.path.abspath(__file__), "forward", self.addr, str(DEVTOOLS_PORT),
              "127.0.0.1", str(DEVTOOLS_PORT)],
         )
         self.wait_http(self.addr, DEVTOOLS_PORT, timeout)
+
+    def start_forward(self, port: int, delay_ms: float, to_port: int = DEVTOOLS_PORT) -> str:
+        """Another forwarder, from ``addr:port`` to ``127.0.0.1:to_port`` in the namespace
+        (Chromium by default), every byte ``delay_ms`` later each way. Returns its URL."""
+        self.spawn(
+            "forward-%d" % port,
+            [sys.executable, os.path.abspath(__file__), "forward", self.addr, str(port),
+             "127.0.0.1", str(to_port), str(delay_ms)],
+        )
+        if to_port == DEVTOOLS_PORT:
+            self.wait_http(self.addr, port, 30)
+        return "http://%s:%d" % (self.addr, port)
 
     def wait_http(self, addr: str, port: int, timeout: float) -> None:
         """Poll ``/json/version`` until the browser answers through the link."""
@@ -265,7 +279,7 @@ class RemoteHost:
             fh.write(NGINX_CONF % {"prefix": prefix, "addr": self.addr, "port": NGINX_PORT,
                                    "token": TOKEN, "cert": certs["cert"], "key": certs["key"],
                                    "upstream": "127.0.0.1:%d" % DEVTOOLS_PORT})
-        self._spawn("nginx", [NGINX, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")])
+        self.spawn("nginx", [NGINX, "-p", prefix, "-c", conf, "-e", os.path.join(prefix, "error.log")])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.processes["nginx"].poll() is not None:
@@ -345,28 +359,60 @@ def make_certificates(directory: str, ip: str) -> Dict[str, str]:
     return {"ca": paths["ca.pem"], "cert": paths["server.pem"], "key": paths["server.key"]}
 
 
-# -- the forwarder (run inside a namespace: remote_hosts.py forward ADDR PORT TO_ADDR TO_PORT) ---
+# -- the forwarder (run inside a namespace: remote_hosts.py forward ADDR PORT TO_ADDR TO_PORT [MS]) --
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, delay: float) -> None:
+    """Copy ``source`` to ``sink``; with ``delay``, each chunk leaves ``delay`` s after it came
+    (a writer thread releases them in order: the link keeps its bandwidth, only later)."""
+    chunks: "collections.deque[Tuple[float, bytes]]" = collections.deque()
+    ready = threading.Condition()
+
+    def write() -> None:
+        try:
+            while True:
+                with ready:
+                    while not chunks:
+                        ready.wait()
+                    due, data = chunks.popleft()
+                if not data:
+                    break
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _shutdown(source, sink)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
     try:
         while True:
             data = source.recv(262144)
+            with ready:
+                chunks.append((time.monotonic() + delay, data))
+                ready.notify()
             if not data:
                 break
-            sink.sendall(data)
     except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        with ready:
+            chunks.append((0.0, b""))
+            ready.notify()
 
 
-def forward(listen: Tuple[str, int], target: Tuple[str, int]) -> None:
-    """Accept on ``listen`` and relay each connection to ``target`` (until killed)."""
+def _shutdown(*socks: socket.socket) -> None:
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def forward(listen: Tuple[str, int], target: Tuple[str, int], delay_ms: float = 0.0) -> None:
+    """Accept on ``listen`` and relay each connection to ``target`` (until killed), each way
+    ``delay_ms`` later (a link's latency where the kernel has no netem)."""
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(listen)
@@ -381,9 +427,13 @@ def forward(listen: Tuple[str, int], target: Tuple[str, int]) -> None:
         upstream.settimeout(None)
         for sock in (client, upstream):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pump, args=(source, sink, delay_ms / 1000.0), daemon=True).start()
 
 
-if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "forward":
-    forward((sys.argv[2], int(sys.argv[3])), (sys.argv[4], int(sys.argv[5])))
+if __name__ == "__main__" and len(sys.argv) in (6, 7) and sys.argv[1] == "forward":
+    forward(
+        (sys.argv[2], int(sys.argv[3])),
+        (sys.argv[4], int(sys.argv[5])),
+        float(sys.argv[6]) if len(sys.argv) == 7 else 0.0,
+    )
