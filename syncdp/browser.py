@@ -219,8 +219,10 @@ class Browser:
                 from syncdp.protocol import load_browser_protocol
 
                 try:
+                    options = self._link_options  # headers, TLS: as the connections have them
                     self._protocol = load_browser_protocol(
-                        self._endpoint, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
+                        self._endpoint, self._cdp_send, headers=options["headers"],
+                        timeout=self._connect_timeout, ssl_context=options["ssl_context"],
                     )
                 except SyncdpError as exc:
                     self._protocol_error = exc

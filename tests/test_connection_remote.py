@@ -141,6 +141,15 @@ def test_http_endpoint_sends_its_query_string_to_json_version_and_the_websocket(
             assert fake.conns[0].path.endswith("?token=" + TOKEN)
 
 
+def test_protocol_download_sends_the_query_string_too() -> None:
+    with TokenCDP() as fake:
+        with ConnectionHandler("http://127.0.0.1:%d/?token=%s" % (fake.port, TOKEN)) as conn:
+            assert conn.cdp.Browser.getVersion()["method"] == "Browser.getVersion"
+            paths = [path for path, _ in fake.http_requests]
+    assert "/json/version?token=" + TOKEN in paths
+    assert all(path.endswith("?token=" + TOKEN) for path in paths), paths
+
+
 def test_refused_token_raises_connect_failed_naming_the_http_status() -> None:
     with TokenCDP() as fake:
         with ConnectionHandler("http://127.0.0.1:%d/?token=wrong" % fake.port) as conn:

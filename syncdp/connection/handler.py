@@ -236,7 +236,11 @@ class ConnectionHandler(_Endpoint):
         from syncdp.protocol import load_browser_protocol
 
         return load_browser_protocol(
-            self._connection_port, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
+            self._connection_port,
+            self._cdp_send,
+            headers=self._headers,
+            timeout=self._connect_timeout,
+            ssl_context=self._ssl_context,
         )
 
     # -- flattened sessions -----------------------------------------------------------------

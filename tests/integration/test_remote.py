@@ -115,6 +115,8 @@ def test_tls_proxy_accepts_the_token_in_a_header_or_the_query_string(
     by_query = syncdp.connect(url + "/?token=" + TOKEN, ssl_context=context)
     try:
         assert by_query.get_page().execute_script("'query' + 2") == "query2"
+        # The typed protocol is downloaded through the gateway too (token, CA).
+        assert by_query.cdp.Browser.getVersion()["product"].startswith("Chrome/")
         shown = repr(by_query) + repr(by_query.connection)
     finally:
         by_query.stop()
