@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import ssl
 import threading
 from types import TracebackType
 from typing import (
@@ -25,6 +26,7 @@ from typing import (
 
 from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
+from syncdp.discovery import make_ssl_context
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.page.host import TabHost
 from syncdp.page.options import (
@@ -65,6 +67,8 @@ class Browser:
             websocket and two threads.
         transport: the old name of ``tab_mode`` (and ``SYNCDP_TRANSPORT`` of
             ``SYNCDP_TAB_MODE``): still accepted with a ``DeprecationWarning`` until 0.2.
+        ping_interval, ca_file, ssl_context: every connection's heartbeat and TLS settings,
+            as :class:`~syncdp.connection.ConnectionHandler` takes them (docs/remote.md).
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -80,6 +84,9 @@ class Browser:
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
+        ping_interval: Optional[float] = None,
+        ca_file: Optional[str] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         if endpoint is not None:
             check_endpoint(endpoint)
@@ -95,6 +102,10 @@ class Browser:
         self._headers = checked_headers
         self._dialog_policy = dialog_policy
         self._connect_timeout = connect_timeout
+        # What every ConnectionHandler of this browser gets (the browser's, sockets-mode tabs').
+        tls = make_ssl_context(ca_file, ssl_context)
+        self._link_options: Dict[str, Any] = {"headers": checked_headers, "connect_timeout": connect_timeout}
+        self._link_options.update(ping_interval=ping_interval, ssl_context=tls)
         self._tabs: Dict[str, Tab] = {}
         # Each tab's way to let go of its connection (Tab._release), handed over by the tab.
         self._tab_releases: Dict[str, Callable[[], None]] = {}
@@ -117,9 +128,7 @@ class Browser:
         self._protocol_lock = threading.Lock()
         self._cdp: Optional["CDP"] = None
         if endpoint is not None:
-            self._connection = ConnectionHandler(
-                endpoint, headers=self._headers, connect_timeout=connect_timeout
-            )
+            self._connection = ConnectionHandler(endpoint, **self._link_options)
             # One protocol load per browser.
             self._connection.hooks.set_protocol_provider(self._get_protocol)
 
@@ -210,8 +219,10 @@ class Browser:
                 from syncdp.protocol import load_browser_protocol
 
                 try:
+                    options = self._link_options  # headers, TLS: as the connections have them
                     self._protocol = load_browser_protocol(
-                        self._endpoint, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
+                        self._endpoint, self._cdp_send, headers=options["headers"],
+                        timeout=self._connect_timeout, ssl_context=options["ssl_context"],
                     )
                 except SyncdpError as exc:
                     self._protocol_error = exc
@@ -242,12 +253,7 @@ class Browser:
         if endpoint is None:
             raise SyncdpError("the browser is not started: call start() first")
         # pydoll's design: the page's own websocket (and two threads).
-        handler = ConnectionHandler(
-            endpoint,
-            page_id=target_id,
-            headers=self._headers,
-            connect_timeout=self._connect_timeout,
-        )
+        handler = ConnectionHandler(endpoint, page_id=target_id, **self._link_options)
         # One protocol load per browser serves every tab (syncdp.protocol).
         handler.hooks.set_protocol_provider(self._get_protocol)
         return handler
@@ -404,25 +410,27 @@ def connect(
     connect_timeout: float = 10.0,
     tab_mode: Optional[str] = None,
     transport: Optional[str] = None,
+    ping_interval: Optional[float] = None,
+    ca_file: Optional[str] = None,
+    ssl_context: Optional[ssl.SSLContext] = None,
 ) -> Browser:
-    """Attach to a running browser by port, ``http://host:port`` or ``ws://`` URL.
+    """Attach to a running browser by port, ``http(s)://host:port`` or ``ws(s)://`` URL.
 
-    The URL's query string and the headers are kept for every (re)connection. ``stop()``
-    on the result only disconnects. ``tab_mode`` (``transport``, deprecated): see
-    :class:`Browser`.
+    The URL's query string and the headers are kept for every (re)connection and discovery
+    request. ``stop()`` on the result only disconnects. ``tab_mode`` (``transport``,
+    deprecated): see :class:`Browser`. ``ping_interval`` (heartbeat: 5 s for another host,
+    off on loopback; 0: off), ``ca_file`` / ``ssl_context`` (TLS): see docs/remote.md.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it).
-        ConnectFailedError: nothing answers there.
+        ConnectFailedError: nothing answers there, its TLS certificate is not trusted, or it
+            refused the credentials (the message names the HTTP status).
     """
     check_endpoint(endpoint)
     browser = Browser(
-        endpoint,
-        headers=headers,
-        dialog_policy=dialog_policy,
-        connect_timeout=connect_timeout,
-        tab_mode=tab_mode,
-        transport=transport,
+        endpoint, headers=headers, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
+        tab_mode=tab_mode, transport=transport, ping_interval=ping_interval, ca_file=ca_file,
+        ssl_context=ssl_context,
     )
     browser.connection.connect()
     return browser
@@ -536,9 +544,7 @@ class Chrome(Browser):
             self._process.start()
             try:
                 self._endpoint = self._process.ws_url
-                connection = ConnectionHandler(
-                    self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout
-                )
+                connection = ConnectionHandler(self._endpoint, **self._link_options)
                 connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()
                 self._connection = connection

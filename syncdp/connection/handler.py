@@ -10,6 +10,8 @@ send, wait, close) is :class:`~syncdp.connection.core.ConnectionCore`, routing i
 from __future__ import annotations
 
 import logging
+import math
+import ssl
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -51,6 +53,26 @@ def _check_port(connection_port: Any) -> Union[int, str]:
     return connection_port
 
 
+DEFAULT_PING_INTERVAL = 5.0
+"""The heartbeat of connections to other hosts, in seconds (see ``ping_interval``)."""
+
+
+def _check_ping_interval(value: object) -> Optional[float]:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidCommand(
+            "ping_interval must be None (automatic), 0 (off) or a positive number of seconds, "
+            "got %r" % (value,)
+        )
+    return float(value)
+
+
 class ConnectionHandler(_Endpoint):
     """A blocking connection to one CDP target (the browser, or one page).
 
@@ -65,7 +87,8 @@ class ConnectionHandler(_Endpoint):
         ws_address_resolver: maps a port to the browser websocket URL (the default asks
             ``http://127.0.0.1:PORT/json/version``). Used for an int port and ``'browser'``.
         ws_connector: opens the websocket: ``ws_connector(url, timeout=...)`` (and
-            ``headers=...`` when headers are given). It may return websocket-client's
+            ``headers=...`` when headers are given, ``ssl_context=...`` when TLS settings
+            are). It may return websocket-client's
             ``WebSocket``, any object with ``send``/``recv``/``close``, or a
             :class:`~syncdp._types.Transport`. Default:
             :func:`syncdp.transports.connect_websocket`.
@@ -76,6 +99,14 @@ class ConnectionHandler(_Endpoint):
             command that succeeded before (a new socket starts with no domain enabled), and
             ``Target.setDiscoverTargets`` if it was on, so that registered callbacks keep
             receiving their events.
+        ping_interval: the heartbeat, in seconds: after that long without a byte from the
+            browser a websocket ping is sent, and without an answer for as long again the
+            connection is declared lost (pending commands fail with
+            ``ConnectionClosedError``; the next command reconnects). ``None`` (default):
+            5 s for a browser on another host, off on loopback, where a dead browser always
+            closes its socket at once; ``0``: off.
+        ca_file: a PEM file of the CA to trust for ``https://`` / ``wss://`` endpoints.
+        ssl_context: an ``ssl.SSLContext`` for them instead (not with ``ca_file``).
     """
 
     def __init__(
@@ -89,8 +120,13 @@ class ConnectionHandler(_Endpoint):
         headers: Optional[Dict[str, str]] = None,
         network_logs_limit: Optional[int] = 10_000,
         replay_enables: bool = True,
+        ping_interval: Optional[float] = None,
+        ca_file: Optional[str] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         connection_port = _check_port(connection_port)
+        self._ping_interval = _check_ping_interval(ping_interval)
+        self._ssl_context = discovery.make_ssl_context(ca_file, ssl_context)
         if not isinstance(page_id, str) or not page_id:
             raise InvalidCommand("page_id must be 'browser' or a target id, got %r" % (page_id,))
         self._connection_port = connection_port
@@ -175,25 +211,36 @@ class ConnectionHandler(_Endpoint):
             self._ws_address_resolver,
             timeout=self._connect_timeout,
             headers=self._headers,
+            ssl_context=self._ssl_context,
         )
+        options: Dict[str, Any] = {"timeout": self._connect_timeout}
         if self._headers:
-            connected = self._ws_connector(url, timeout=self._connect_timeout, headers=self._headers)
-        else:
-            connected = self._ws_connector(url, timeout=self._connect_timeout)
+            options["headers"] = self._headers
+        if self._ssl_context is not None:
+            options["ssl_context"] = self._ssl_context
+        connected = self._ws_connector(url, **options)
         host = urlsplit(url).hostname or ""
-        if self._core.connection_count == 0 and host and not discovery.is_loopback(host):
+        remote = bool(host) and not discovery.is_loopback(host)
+        if self._core.connection_count == 0 and remote:
             logger.warning(
                 "connected to a browser on %s: the DevTools protocol has no authentication; "
                 "anyone who can reach that port controls the browser",
                 host,
             )
-        return as_transport(connected), url
+        interval = self._ping_interval
+        if interval is None:  # the default: a heartbeat where links can die silently
+            interval = DEFAULT_PING_INTERVAL if remote else 0.0
+        return as_transport(connected, interval or None), url
 
     def _load_protocol(self) -> "Protocol":
         from syncdp.protocol import load_browser_protocol
 
         return load_browser_protocol(
-            self._connection_port, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
+            self._connection_port,
+            self._cdp_send,
+            headers=self._headers,
+            timeout=self._connect_timeout,
+            ssl_context=self._ssl_context,
         )
 
     # -- flattened sessions -----------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import tempfile
 import threading
 import warnings
@@ -97,6 +98,7 @@ def load_browser_protocol(
     *,
     headers: Optional[Mapping[str, str]] = None,
     timeout: float = 10.0,
+    ssl_context: Optional[ssl.SSLContext] = None,
 ) -> Protocol:
     """The protocol of the browser that ``send`` talks to at ``endpoint``: one loader for
     every connection and browser object.
@@ -109,8 +111,9 @@ def load_browser_protocol(
         endpoint: the port or URL the connection was made to.
         send: sends a command on that connection (``Browser.getVersion``, for a websocket
             URL only), as :class:`CommandSender`.
-        headers: HTTP headers for the discovery requests.
+        headers: HTTP headers for the discovery requests (with the URL's query string).
         timeout: seconds per HTTP request and for the ``Browser.getVersion`` answer.
+        ssl_context: TLS settings for an ``https://`` endpoint.
 
     Raises:
         ProtocolUnavailableError: as for :func:`load_protocol`.
@@ -120,7 +123,7 @@ def load_browser_protocol(
     version = None
     if isinstance(endpoint, str) and endpoint.lower().startswith(("ws://", "wss://")):
         version = send("Browser.getVersion", None, timeout)  # keys the caches without HTTP
-    return load_protocol(endpoint, headers=headers, timeout=timeout, version=version)
+    return load_protocol(endpoint, headers=headers, timeout=timeout, version=version, ssl_context=ssl_context)
 
 
 def load_protocol(
@@ -130,6 +133,7 @@ def load_protocol(
     timeout: float = 10.0,
     cache_dir: Optional[str] = None,
     version: Optional[Mapping[str, Any]] = None,
+    ssl_context: Optional[ssl.SSLContext] = None,
 ) -> Protocol:
     """The protocol of the browser at ``endpoint``, from its ``/json/protocol``, cached.
 
@@ -155,7 +159,7 @@ def load_protocol(
             descriptor cannot be had from an HTTP endpoint or port.
         InvalidCommand: ``endpoint`` is not a port or a URL.
     """
-    source = _Source(endpoint, headers, timeout)
+    source = _Source(endpoint, headers, timeout, ssl_context)
     if cache_dir is None:
         cache_dir = os.environ.get(CACHE_ENV) or None
     if version is None:
@@ -193,34 +197,32 @@ class _Source:
     """Where a descriptor is downloaded from: an endpoint's HTTP discovery."""
 
     def __init__(
-        self, endpoint: Union[int, str], headers: Optional[Mapping[str, str]], timeout: float
+        self,
+        endpoint: Union[int, str],
+        headers: Optional[Mapping[str, str]],
+        timeout: float,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self.host, self.port, self.scheme, self.ws_only = _parse_endpoint(endpoint)
         self.where = "%s://%s:%s" % (self.scheme, self.host, self.port)
-        self.headers = headers
-        self.timeout = timeout
+        # A gateway's token may be in the query string, as for the connection's discovery.
+        self.http: Dict[str, Any] = {
+            "timeout": timeout,
+            "headers": headers,
+            "scheme": self.scheme,
+            "query": urlsplit(endpoint).query if isinstance(endpoint, str) else "",
+            "ssl_context": ssl_context,
+        }
 
     def version(self) -> Dict[str, Any]:
         """``/json/version``."""
-        return discovery.get_version(
-            self.port,
-            self.host.strip("[]"),
-            timeout=self.timeout,
-            headers=self.headers,
-            scheme=self.scheme,
-        )
+        return discovery.get_version(self.port, self.host.strip("[]"), **self.http)
 
     def fetch(self, key: Optional[str], cache_dir: Optional[str]) -> Protocol:
         """``/json/protocol`` as a :class:`Protocol` (stored on disk with a key and a
         directory), or the pinned one for a ``ws://`` endpoint without it."""
         try:
-            descriptor = discovery.get_protocol(
-                self.port,
-                self.host.strip("[]"),
-                timeout=self.timeout,
-                headers=self.headers,
-                scheme=self.scheme,
-            )
+            descriptor = discovery.get_protocol(self.port, self.host.strip("[]"), **self.http)
             protocol = Protocol(
                 descriptor,
                 product=key.partition("|")[0] if key else None,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from typing import Optional
-from urllib.parse import urlsplit
 
+from syncdp.discovery import redact_url
 from syncdp.exceptions import SyncdpConnectionError
 
 __all__ = ["TransportClosed", "redact_url"]
@@ -24,15 +24,3 @@ class TransportClosed(SyncdpConnectionError):
         self.reason = reason
         self.detail = detail
         super().__init__(detail)
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its query string and credentials (auth tokens live there)."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += ":%s" % parts.port
-    text = "%s://%s%s" % (parts.scheme, netloc, parts.path)
-    if parts.query:
-        text += "?<redacted>"
-    return text

@@ -19,21 +19,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import struct
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import websocket
 
 from syncdp._types import Transport
-from syncdp.discovery import is_loopback
+from syncdp.discovery import is_loopback, redact_url
 from syncdp.exceptions import ConnectFailedError, SyncdpConnectionError, format_seconds
-from syncdp.transports.base import TransportClosed, redact_url
+from syncdp.transports.base import TransportClosed
 
 __all__ = [
     "as_transport",
     "connect_websocket",
+    "encode_frame",
     "encode_text_frame",
     "FrameReader",
     "PeerClosed",
@@ -66,6 +68,7 @@ def connect_websocket(
     *,
     timeout: float = 10.0,
     headers: Optional[Mapping[str, str]] = None,
+    ssl_context: Optional[ssl.SSLContext] = None,
 ) -> websocket.WebSocket:
     """Open a websocket to a DevTools endpoint (the default ``ws_connector``).
 
@@ -73,6 +76,7 @@ def connect_websocket(
         url: a ``ws://`` or ``wss://`` URL; its query string is kept.
         timeout: seconds for the TCP connect and the handshake.
         headers: extra handshake headers (e.g. an auth token for a remote browser).
+        ssl_context: TLS settings of a ``wss://`` endpoint (its CA); default: the system's.
 
     Returns:
         A connected websocket-client ``WebSocket`` in blocking mode.
@@ -94,6 +98,8 @@ def connect_websocket(
     }
     if headers:
         options["header"] = ["%s: %s" % (k, v) for k, v in headers.items()]
+    if ssl_context is not None:
+        options["sslopt"] = {"context": ssl_context}
     sock: Optional[socket.socket] = None
     try:
         if is_loopback(host) and parts.scheme == "ws":
@@ -112,6 +118,14 @@ def connect_websocket(
             port,
             "no websocket handshake within %ss (is this a DevTools endpoint?)"
             % format_seconds(timeout),
+        ) from exc
+    except ssl.SSLCertVerificationError as exc:
+        _close_quietly(sock)
+        raise ConnectFailedError(
+            host,
+            port,
+            "TLS failed for %s: the server's certificate is not trusted (%s): pass ca_file= "
+            "(the CA that signed it) or ssl_context=" % (redact_url(url), exc.verify_message),
         ) from exc
     except (OSError, websocket.WebSocketException) as exc:
         _close_quietly(sock)
@@ -157,10 +171,16 @@ class FrameReader:
     ``read_message()`` returns ``(opcode, payload)`` for each complete text or binary
     message (fragments joined) and for ping/pong control frames; a close frame or EOF
     raises :class:`PeerClosed`.
+
+    With ``on_idle`` (a heartbeat; the socket then has a timeout), a read that times out
+    calls ``on_idle(rounds)`` (``rounds``: timeouts in a row since the last byte came in)
+    and reads again; ``on_idle`` raises to end the connection.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, on_idle: Optional[Callable[[int], None]] = None) -> None:
         self._sock = sock
+        self._on_idle = on_idle
+        self._idle_rounds = 0
         self._buf = bytearray(_BUFSIZE)
         self._view = memoryview(self._buf)
         self._start = 0
@@ -185,7 +205,15 @@ class FrameReader:
         recv_into = self._sock.recv_into
         view = self._view
         while self._end - self._start < need:
-            n = recv_into(view[self._end :])
+            try:
+                n = recv_into(view[self._end :])
+            except socket.timeout:  # only a heartbeat's socket has a timeout
+                if self._on_idle is None:
+                    raise
+                self._idle_rounds += 1
+                self._on_idle(self._idle_rounds)
+                continue
+            self._idle_rounds = 0
             if not n:
                 raise PeerClosed(
                     None, None, "the browser closed the connection without a close frame"
@@ -310,14 +338,19 @@ def encode_text_frame(text: str) -> bytes:
     Several times cheaper than building websocket-client's ABNF object per message; the
     mask is random per frame, as the RFC asks of clients.
     """
-    data = text.encode("utf-8")
+    return encode_frame(OPCODE_TEXT, text.encode("utf-8"))
+
+
+def encode_frame(opcode: int, data: bytes) -> bytes:
+    """One masked, final client-to-server frame of ``opcode`` (text, ping, pong...)."""
     n = len(data)
+    b0 = 0x80 | opcode
     if n < 126:
-        header = _PACK_SHORT(0x81, 0x80 | n)
+        header = _PACK_SHORT(b0, 0x80 | n)
     elif n < 65536:
-        header = _PACK_MEDIUM(0x81, 0xFE, n)
+        header = _PACK_MEDIUM(b0, 0xFE, n)
     else:
-        header = _PACK_LONG(0x81, 0xFF, n)
+        header = _PACK_LONG(b0, 0xFF, n)
     mask = os.urandom(4)
     return header + mask + _unmask(mask, data)
 
@@ -338,24 +371,65 @@ class WebSocketTransport:
     ``send`` may be called from any thread (one lock serializes whole frames); ``receive``
     only from the connection's reader thread. Pings from the peer are answered here; pongs
     wake :meth:`ping`.
+
+    Heartbeat (``ping_interval``): a link that dies without a FIN (a cable, a VPN, a
+    container host gone) would leave the reader blocked forever. With an interval, the socket
+    gets that timeout: after ``ping_interval`` seconds without a byte from the peer the reader
+    sends a websocket ping, and after another ``ping_interval`` without one it ends the
+    connection (``TransportClosed``): pending commands then fail within ``2 x ping_interval``
+    of the last byte heard. No extra thread: the reader's own blocked read is the timer, and
+    a busy link (any byte in) sends no pings at all. A send that makes no progress for
+    ``ping_interval`` seconds fails too.
     """
 
-    def __init__(self, ws: websocket.WebSocket) -> None:
+    def __init__(self, ws: websocket.WebSocket, ping_interval: Optional[float] = None) -> None:
         self._ws = ws
         sock = ws.sock
         if sock is None:
             raise SyncdpConnectionError("the websocket is not connected")
         self._sock: socket.socket = sock
-        self._frames = FrameReader(sock)
+        self.ping_interval = ping_interval
+        self._frames = FrameReader(sock, self._idle if ping_interval else None)
         self._send_lock = threading.Lock()
         self._pong = threading.Event()
         self._ended: Optional[TransportClosed] = None  # raised by the next receive()
+        if ping_interval:
+            sock.settimeout(ping_interval)
 
     def send(self, message: str) -> None:
         """Send one text message (any thread)."""
         frame = encode_text_frame(message)
         with self._send_lock:
-            self._sock.sendall(frame)
+            self._send_bytes(frame)
+
+    def _send_bytes(self, data: bytes) -> None:
+        """Send ``data`` whole (the send lock held). With a heartbeat the socket has a
+        timeout: keep going while bytes move, fail once none moved for a whole interval."""
+        if not self.ping_interval:
+            self._sock.sendall(data)
+            return
+        view = memoryview(data)
+        sent = 0
+        while sent < len(view):
+            sent += self._sock.send(view[sent:])  # socket.timeout: no progress in an interval
+
+    def _send_control(self, opcode: int, payload: bytes) -> None:
+        frame = encode_frame(opcode, payload)
+        with self._send_lock:
+            self._send_bytes(frame)
+
+    def _idle(self, rounds: int) -> None:
+        """The reader heard nothing for ``rounds`` intervals in a row (reader thread)."""
+        if rounds >= 2:
+            raise TransportClosed(
+                None,
+                None,
+                "the browser did not answer a websocket ping within %ss: the link is down "
+                "(heartbeat, ping_interval=%s)"
+                % (format_seconds(2 * (self.ping_interval or 0)), format_seconds(self.ping_interval or 0)),
+            )
+        logger.debug("nothing heard for %ss: pinging the browser", format_seconds(self.ping_interval or 0))
+        self._send_control(OPCODE_PING, b"syncdp-heartbeat")
 
     def receive(self) -> List[Union[str, bytes]]:
         """Block for the next messages: every whole one already buffered, at least one.
@@ -386,8 +460,7 @@ class WebSocketTransport:
         if opcode == OPCODE_PONG:
             self._pong.set()
         elif opcode == OPCODE_PING:
-            with self._send_lock:
-                self._ws.pong(payload)
+            self._send_control(OPCODE_PONG, payload)
         elif opcode == OPCODE_BINARY:
             _skip_binary(len(payload))
         else:
@@ -422,9 +495,8 @@ class WebSocketTransport:
         """Whether the peer answers a websocket ping within ``timeout`` seconds."""
         self._pong.clear()
         try:
-            with self._send_lock:
-                self._ws.ping()
-        except (OSError, websocket.WebSocketException):
+            self._send_control(OPCODE_PING, b"")
+        except OSError:
             return False
         # Slices: Ctrl-C lands between them, and a socket that ends stops the wait.
         waited = 0.0
@@ -495,15 +567,24 @@ class WebSocketClientTransport:
             logger.debug("abort failed", exc_info=True)
 
 
-def as_transport(connected: Any) -> Transport:
+def as_transport(connected: Any, ping_interval: Optional[float] = None) -> Transport:
     """The :class:`~syncdp._types.Transport` for what a ``ws_connector`` returned.
 
     A transport (it has ``receive``) is used as is; websocket-client's ``WebSocket`` gets the
-    fast codec on its raw socket; anything else with ``send``/``recv``/``close`` is wrapped.
+    fast codec on its raw socket, with the heartbeat of ``ping_interval`` seconds (``None``:
+    none); anything else with ``send``/``recv``/``close`` is wrapped, without a heartbeat (a
+    warning says so when one was asked for).
     """
+    if isinstance(connected, websocket.WebSocket) and connected.sock is not None:
+        return WebSocketTransport(connected, ping_interval)
+    if ping_interval:
+        logger.warning(
+            "no heartbeat on a %s (ping_interval=%s is for websocket-client's WebSocket): a "
+            "dead link is noticed only by command timeouts",
+            type(connected).__name__,
+            format_seconds(ping_interval),
+        )
     if callable(getattr(connected, "receive", None)):
         transport: Transport = connected
         return transport
-    if isinstance(connected, websocket.WebSocket) and connected.sock is not None:
-        return WebSocketTransport(connected)
     return WebSocketClientTransport(connected)
