@@ -79,7 +79,7 @@ def unavailable_reason() -> Optional[str]:
 def nginx_unavailable_reason() -> Optional[str]:
     """Why the nginx proxy cannot run here, or None if it can."""
     if not os.path.exists(NGINX):
-        return "needs nginx at %s (Debian: apt-get install nginx-light)" % NGINX
+        return "needs nginx at %s (Debian: apt-get install nginx, or .ci/ensure-nginx)" % NGINX
     if shutil.which("openssl") is None:
         return "needs the openssl command to make the test CA"
     return None

@@ -25,7 +25,7 @@ import syncdp
 from syncdp import discovery
 from syncdp.exceptions import ConnectFailedError, ConnectionClosedError, TargetClosedError
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.integration, pytest.mark.remote, pytest.mark.timeout(150)]
 
 # Generous for a loaded 2-core machine: the bound checked is 2 x ping_interval plus this.
 HEARTBEAT_SLACK = 3.0
