@@ -10,6 +10,7 @@ send, wait, close) is :class:`~syncdp.connection.core.ConnectionCore`, routing i
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from syncdp.connection.targets import ATTACHED_EVENT, SessionRoute, Targets
 from syncdp.connection.validation import check_timeout
 from syncdp.exceptions import InvalidCommand, SyncdpError
 from syncdp.transports import as_transport, connect_websocket, redact_url
+from syncdp.transports.recording import Recorder
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.protocol import Protocol
@@ -76,6 +78,9 @@ class ConnectionHandler(_Endpoint):
             command that succeeded before (a new socket starts with no domain enabled), and
             ``Target.setDiscoverTargets`` if it was on, so that registered callbacks keep
             receiving their events.
+        record: write every message both ways into this file (JSON lines, redacted; see
+            :mod:`syncdp.transports.recording`), or a :class:`~syncdp.transports.recording.Recorder`.
+        record_bodies: with ``record``, keep long ``Fetch``/``Network`` bodies (else hashed).
     """
 
     def __init__(
@@ -89,6 +94,8 @@ class ConnectionHandler(_Endpoint):
         headers: Optional[Dict[str, str]] = None,
         network_logs_limit: Optional[int] = 10_000,
         replay_enables: bool = True,
+        record: Union[str, "os.PathLike[str]", Recorder, None] = None,
+        record_bodies: bool = False,
     ) -> None:
         connection_port = _check_port(connection_port)
         if not isinstance(page_id, str) or not page_id:
@@ -100,6 +107,11 @@ class ConnectionHandler(_Endpoint):
         self._connect_timeout = float(check_timeout(connect_timeout, "connect_timeout") or 10.0)
         self._headers = dict(headers) if headers else None
         self._network_logs_limit = network_logs_limit
+        self._recorder: Optional[Recorder] = None
+        if isinstance(record, Recorder):
+            self._recorder = record
+        elif record is not None:
+            self._recorder = Recorder(record, record_bodies=record_bodies)
         routes: Dict[str, SessionRoute] = {}
         core = ConnectionCore(
             self._open_transport,
@@ -187,7 +199,10 @@ class ConnectionHandler(_Endpoint):
                 "anyone who can reach that port controls the browser",
                 host,
             )
-        return as_transport(connected), url
+        transport = as_transport(connected)
+        if self._recorder is not None:
+            transport = self._recorder.wrap(transport)
+        return transport, url
 
     def _load_protocol(self) -> "Protocol":
         from syncdp.protocol import load_browser_protocol
@@ -252,6 +267,8 @@ class ConnectionHandler(_Endpoint):
         The handler can be used again afterwards: like a new one, it connects lazily.
         """
         self._core.close()
+        if self._recorder is not None:
+            self._recorder.close()  # a later connection appends to it
         # Sessions kept for a lazy re-attach after a loss end here too.
         self._targets.end_all("the connection was closed by close()")
 
