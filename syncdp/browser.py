@@ -23,6 +23,7 @@ from typing import (
     cast,
 )
 
+from syncdp._types import TransportOpener
 from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
@@ -33,6 +34,7 @@ from syncdp.page.options import (
     check_endpoint,
     check_headers,
     check_options,
+    check_transport_mode,
     resolve_tab_mode,
     warn_deprecated,
 )
@@ -65,6 +67,9 @@ class Browser:
             websocket and two threads.
         transport: the old name of ``tab_mode`` (and ``SYNCDP_TRANSPORT`` of
             ``SYNCDP_TAB_MODE``): still accepted with a ``DeprecationWarning`` until 0.2.
+        open_transport: for a wire without HTTP discovery (a pipe, a recording), with
+            ``endpoint=None``: a :data:`~syncdp._types.TransportOpener`. Tabs are then
+            sessions on that wire (``tab_mode="sockets"`` is refused).
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -80,12 +85,15 @@ class Browser:
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
+        open_transport: Optional[TransportOpener] = None,
     ) -> None:
         if endpoint is not None:
             check_endpoint(endpoint)
         checked_headers = check_headers(headers)
         check_options(dialog_policy, connect_timeout)
         self.tab_mode = resolve_tab_mode(tab_mode, transport)
+        if open_transport is not None:
+            check_transport_mode(endpoint, self.tab_mode)
         # Set by stop(): from then on every method says so instead of reconnecting.
         self._stopped = False
         # Set by Chrome from window_size: headless Chromium keeps part of the window for its
@@ -116,9 +124,10 @@ class Browser:
         self._protocol_error: Optional[SyncdpError] = None
         self._protocol_lock = threading.Lock()
         self._cdp: Optional["CDP"] = None
-        if endpoint is not None:
+        if endpoint is not None or open_transport is not None:
             self._connection = ConnectionHandler(
-                endpoint, headers=self._headers, connect_timeout=connect_timeout
+                endpoint, headers=checked_headers, connect_timeout=connect_timeout,
+                open_transport=open_transport,
             )
             # One protocol load per browser.
             self._connection.hooks.set_protocol_provider(self._get_protocol)
@@ -205,13 +214,16 @@ class Browser:
             if self._protocol is None:
                 if self._protocol_error is not None:
                     raise self._protocol_error
-                if self._endpoint is None:
+                if self._connection is None:
                     raise SyncdpError("the browser is not started: call start() first")
-                from syncdp.protocol import load_browser_protocol
+                from syncdp.protocol import load_browser_protocol, load_transport_protocol
 
-                try:
-                    self._protocol = load_browser_protocol(
-                        self._endpoint, self._cdp_send, headers=self._headers, timeout=self._connect_timeout
+                endpoint, send, timeout = self._endpoint, self._cdp_send, self._connect_timeout
+                try:  # no endpoint (a pipe): Browser.getVersion and the caches, no HTTP
+                    self._protocol = (
+                        load_transport_protocol(send, timeout=timeout)
+                        if endpoint is None
+                        else load_browser_protocol(endpoint, send, headers=self._headers, timeout=timeout)
                     )
                 except SyncdpError as exc:
                     self._protocol_error = exc
@@ -416,14 +428,8 @@ def connect(
         ConnectFailedError: nothing answers there.
     """
     check_endpoint(endpoint)
-    browser = Browser(
-        endpoint,
-        headers=headers,
-        dialog_policy=dialog_policy,
-        connect_timeout=connect_timeout,
-        tab_mode=tab_mode,
-        transport=transport,
-    )
+    options: Dict[str, Any] = dict(dialog_policy=dialog_policy, connect_timeout=connect_timeout)
+    browser = Browser(endpoint, headers=headers, tab_mode=tab_mode, transport=transport, **options)
     browser.connection.connect()
     return browser
 
@@ -483,13 +489,8 @@ class Chrome(Browser):
         self._process_used = False  # start() launches a fresh BrowserProcess after the first
         self._start_lock = threading.Lock()
         # No endpoint before start(): ``connection`` raises a clear error until then.
-        super().__init__(
-            None,
-            dialog_policy=dialog_policy,
-            connect_timeout=connect_timeout,
-            tab_mode=tab_mode,
-            transport=transport,
-        )
+        super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
+                         tab_mode=tab_mode, transport=transport)
         self._viewport = options.window_size
 
     @property
@@ -500,9 +501,7 @@ class Chrome(Browser):
     @property
     def started(self) -> bool:
         """Whether the browser runs (started and not stopped)."""
-        return (
-            self._connection is not None and not self._stopped and self._process.is_running()
-        )
+        return self._connection is not None and not self._stopped and self._process.is_running()
 
     def _unusable_reason(self) -> str:
         if self._stopped:

@@ -21,6 +21,7 @@ __all__ = [
     "check_endpoint",
     "check_headers",
     "check_options",
+    "check_transport_mode",
     "resolve_tab_mode",
     "warn_deprecated",
 ]
@@ -123,3 +124,16 @@ def check_options(dialog_policy: object, connect_timeout: object) -> None:
             "dialog_policy must be None, 'accept' or 'dismiss', got %r" % (dialog_policy,)
         )
     check_seconds(connect_timeout, "connect_timeout")
+
+
+def check_transport_mode(endpoint: object, tab_mode: str) -> None:
+    """A browser on ``open_transport`` has no endpoint and only one wire for its tabs."""
+    if endpoint is not None:
+        raise InvalidCommand(
+            "give endpoint or open_transport, not both (got endpoint=%r)" % (endpoint,)
+        )
+    if tab_mode != "sessions":
+        raise InvalidCommand(
+            "tab_mode=%r needs a DevTools port (each tab its own websocket); a browser on "
+            "one wire (a pipe) has its tabs as sessions: use tab_mode='sessions'" % (tab_mode,)
+        )
