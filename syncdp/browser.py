@@ -38,6 +38,7 @@ from syncdp.page.options import (
     resolve_tab_mode,
     warn_deprecated,
 )
+from syncdp.page.recorded import MatchFunction, RecordedRun
 from syncdp.tab import Tab
 from syncdp.transports import redact_url
 
@@ -70,6 +71,7 @@ class Browser:
         open_transport: for a wire without HTTP discovery (a pipe, a recording), with
             ``endpoint=None``: a :data:`~syncdp._types.TransportOpener`. Tabs are then
             sessions on that wire (``tab_mode="sockets"`` is refused).
+        record, record_bodies: record the browser connection into a file (:class:`ConnectionHandler`).
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -86,6 +88,8 @@ class Browser:
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
         open_transport: Optional[TransportOpener] = None,
+        record: Optional[str] = None,
+        record_bodies: bool = False,
     ) -> None:
         if endpoint is not None:
             check_endpoint(endpoint)
@@ -94,6 +98,7 @@ class Browser:
         self.tab_mode = resolve_tab_mode(tab_mode, transport)
         if open_transport is not None:
             check_transport_mode(endpoint, self.tab_mode)
+        recorder = RecordedRun(record, record_bodies, None, None, "params", self.tab_mode).recorder
         # Set by stop(): from then on every method says so instead of reconnecting.
         self._stopped = False
         # Set by Chrome from window_size: headless Chromium keeps part of the window for its
@@ -127,7 +132,7 @@ class Browser:
         if endpoint is not None or open_transport is not None:
             self._connection = ConnectionHandler(
                 endpoint, headers=checked_headers, connect_timeout=connect_timeout,
-                open_transport=open_transport,
+                open_transport=open_transport, record=recorder,
             )
             # One protocol load per browser.
             self._connection.hooks.set_protocol_provider(self._get_protocol)
@@ -162,18 +167,11 @@ class Browser:
         return "the browser is not started: call start() first"
 
     def __repr__(self) -> str:
-        state = (
-            "connected"
-            if self._connection is not None and self._connection.connected
-            else "not connected"
-        )
+        connected = self._connection is not None and self._connection.connected
         endpoint = self._endpoint
         return "<%s %r %s, %d tab(s) open here>" % (
-            type(self).__name__,
-            redact_url(endpoint) if isinstance(endpoint, str) else endpoint,
-            state,
-            len(self._tabs),
-        )
+            type(self).__name__, redact_url(endpoint) if isinstance(endpoint, str) else endpoint,
+            "connected" if connected else "not connected", len(self._tabs))
 
     def _repr_html_(self) -> str:
         import html
@@ -416,19 +414,22 @@ def connect(
     connect_timeout: float = 10.0,
     tab_mode: Optional[str] = None,
     transport: Optional[str] = None,
+    record: Optional[str] = None,
+    record_bodies: bool = False,
 ) -> Browser:
     """Attach to a running browser by port, ``http://host:port`` or ``ws://`` URL.
 
     The URL's query string and the headers are kept for every (re)connection. ``stop()``
-    on the result only disconnects. ``tab_mode`` (``transport``, deprecated): see
-    :class:`Browser`.
+    on the result only disconnects. ``tab_mode`` (``transport``, deprecated), ``record`` and
+    ``record_bodies``: see :class:`Browser`.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it).
         ConnectFailedError: nothing answers there.
     """
     check_endpoint(endpoint)
-    options: Dict[str, Any] = dict(dialog_policy=dialog_policy, connect_timeout=connect_timeout)
+    options: Dict[str, Any] = dict(dialog_policy=dialog_policy, connect_timeout=connect_timeout,
+                                   record=record, record_bodies=record_bodies)
     browser = Browser(endpoint, headers=headers, tab_mode=tab_mode, transport=transport, **options)
     browser.connection.connect()
     return browser
@@ -451,6 +452,9 @@ class Chrome(Browser):
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
         tab_mode: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
         transport: deprecated (until 0.2) name of ``tab_mode``.
+        record, record_bodies: record the session into this file (see :class:`Browser`).
+        replay: answer from this recording, launching nothing (``replay_speed``, ``replay_match``:
+            see :class:`~syncdp.transports.replay.ReplayTransport`; ``stop()`` checks the end).
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -471,20 +475,19 @@ class Chrome(Browser):
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
+        record: Optional[str] = None,
+        record_bodies: bool = False,
+        replay: Optional[str] = None,
+        replay_speed: Optional[float] = None,
+        replay_match: Union[str, MatchFunction] = "params",
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
         # Every option is checked here, before anything is launched (InvalidCommand names
         # the bad one): the launch options by LaunchOptions, the others by Browser.
-        options = LaunchOptions(
-            binary_location=binary_location,
-            headless=headless,
-            arguments=cast(List[str], arguments),  # checked and made a list there
-            user_data_dir=user_data_dir,
-            window_size=window_size,
-            proxy=proxy,
-            start_timeout=start_timeout,
-        )
+        options = LaunchOptions(  # arguments: checked and made a list there
+            binary_location=binary_location, headless=headless, arguments=cast(List[str], arguments),
+            user_data_dir=user_data_dir, window_size=window_size, proxy=proxy, start_timeout=start_timeout)
         self._process = BrowserProcess(options)
         self._process_used = False  # start() launches a fresh BrowserProcess after the first
         self._start_lock = threading.Lock()
@@ -492,6 +495,7 @@ class Chrome(Browser):
         super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
                          tab_mode=tab_mode, transport=transport)
         self._viewport = options.window_size
+        self._run = RecordedRun(record, record_bodies, replay, replay_speed, replay_match, self.tab_mode)
 
     @property
     def process(self) -> Any:
@@ -501,7 +505,8 @@ class Chrome(Browser):
     @property
     def started(self) -> bool:
         """Whether the browser runs (started and not stopped)."""
-        return self._connection is not None and not self._stopped and self._process.is_running()
+        return self._connection is not None and not self._stopped and (
+            self._process.is_running() or self._run.replay is not None)
 
     def _unusable_reason(self) -> str:
         if self._stopped:
@@ -521,7 +526,7 @@ class Chrome(Browser):
             BrowserLaunchError: it did not start (the message has its stderr tail).
         """
         with self._start_lock:
-            if self._connection is not None and not self._stopped and self._process.is_running():
+            if self.started:
                 return self
             if self._process_used:
                 from syncdp.launcher import BrowserProcess
@@ -532,11 +537,14 @@ class Chrome(Browser):
                 self._process = BrowserProcess(self._process.options)
                 self._stopped = False  # until the launch succeeds: "not started"
             self._process_used = True
-            self._process.start()
+            run = self._run
+            if run.replay is None:
+                self._process.start()  # a replay launches nothing
             try:
-                self._endpoint = self._process.ws_url
+                self._endpoint = None if run.replay is not None else self._process.ws_url
                 connection = ConnectionHandler(
-                    self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout
+                    self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout,
+                    record=run.recorder, open_transport=run.open_replay(),
                 )
                 connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()
@@ -559,6 +567,7 @@ class Chrome(Browser):
         """
         with self._start_lock:
             self._stop_locked(timeout)
+            self._run.finish()  # the recording's end; a replay's commands never sent raise
 
     def _stop_locked(self, timeout: float) -> None:
         if self._process_used:

@@ -392,6 +392,9 @@ class RecordingTransport:
     def __init__(self, inner: Transport, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
+        label = getattr(inner, "label", None)
+        if label is not None:
+            self.label = label  # names the wire in logs, as the inner one's does
 
     def send(self, message: str) -> None:
         """Write the command, then send it (written first: its answer is written after it)."""

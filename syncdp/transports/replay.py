@@ -172,6 +172,8 @@ class ReplayTransport:
                 % (", ".join(MATCH_MODES), match)
             )
         self.path = str(path)
+        self.label = "replay of %s" % self.path
+        """Names this wire in logs and in ``ConnectionHandler.ws_url``."""
         self._speed = speed
         self._match = match
         self._records = read_recording(self.path)
