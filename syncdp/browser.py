@@ -26,7 +26,7 @@ from typing import (
 from syncdp._types import TransportOpener
 from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
-from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
+from syncdp.exceptions import CommandError, InvalidCommand, ReplayMismatchError, SyncdpError
 from syncdp.page.host import TabHost
 from syncdp.page.options import (
     TAB_MODES,
@@ -397,13 +397,14 @@ class Browser:
     def __enter__(self) -> "Browser":
         return self
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.stop()
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        try:
+            self.stop()
+        except ReplayMismatchError as error:  # a replay's commands never sent (Chrome)
+            if exc is None:
+                raise
+            logger.warning("%s", error)  # the error on its way out is the news
 
 
 def connect(
@@ -483,8 +484,7 @@ class Chrome(Browser):
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
-        # Every option is checked here, before anything is launched (InvalidCommand names
-        # the bad one): the launch options by LaunchOptions, the others by Browser.
+        # Options are checked before anything is launched: by LaunchOptions, then Browser.
         options = LaunchOptions(  # arguments: checked and made a list there
             binary_location=binary_location, headless=headless, arguments=cast(List[str], arguments),
             user_data_dir=user_data_dir, window_size=window_size, proxy=proxy, start_timeout=start_timeout)
@@ -537,14 +537,13 @@ class Chrome(Browser):
                 self._process = BrowserProcess(self._process.options)
                 self._stopped = False  # until the launch succeeds: "not started"
             self._process_used = True
-            run = self._run
-            if run.replay is None:
+            if self._run.replay is None:
                 self._process.start()  # a replay launches nothing
             try:
-                self._endpoint = None if run.replay is not None else self._process.ws_url
+                self._endpoint = None if self._run.replay is not None else self._process.ws_url
                 connection = ConnectionHandler(
                     self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout,
-                    record=run.recorder, open_transport=run.open_replay(),
+                    record=self._run.recorder, open_transport=self._run.open_replay(),
                 )
                 connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import List, Optional, Union
 
 from syncdp._types import Transport, TransportOpener
-from syncdp.exceptions import ConnectionClosedError, InvalidCommand, ReplayMismatchError
+from syncdp.exceptions import ConnectionClosedError, InvalidCommand
 from syncdp.transports.recording import Recorder
 from syncdp.transports.replay import MATCH_MODES, MatchFunction, ReplayTransport
 
@@ -105,10 +104,4 @@ class RecordedRun:
         transport, self.transport = self.transport, None
         if transport is None:
             return
-        try:
-            transport.finish()
-        except ReplayMismatchError as exc:
-            if sys.exc_info()[0] is None:
-                raise
-            # Stopped while another error propagates (a with block): that one is the news.
-            logger.warning("%s", exc)
+        transport.finish()
