@@ -13,7 +13,7 @@ from typing import List, Optional, Union
 from syncdp._types import Transport, TransportOpener
 from syncdp.exceptions import ConnectionClosedError, InvalidCommand
 from syncdp.transports.recording import Recorder
-from syncdp.transports.replay import MATCH_MODES, MatchFunction, ReplayTransport
+from syncdp.transports.replay import MatchFunction, ReplayTransport, check_replay_options
 
 __all__ = ["MatchFunction", "RecordedRun"]
 
@@ -43,17 +43,7 @@ class RecordedRun:
             raise InvalidCommand("record= and replay= exclude each other: give one")
         if replay is not None and (not isinstance(replay, (str, os.PathLike)) or not os.fspath(replay)):
             raise InvalidCommand("replay must be the path of a recording, got %r" % (replay,))
-        if not callable(replay_match) and replay_match not in MATCH_MODES:
-            raise InvalidCommand(
-                "replay_match must be one of %s or a function (recorded, sent) -> bool, got %r"
-                % (", ".join(MATCH_MODES), replay_match)
-            )
-        if replay_speed is not None and (
-            isinstance(replay_speed, bool)
-            or not isinstance(replay_speed, (int, float))
-            or not replay_speed > 0
-        ):
-            raise InvalidCommand("replay_speed must be None or a number > 0, got %r" % (replay_speed,))
+        check_replay_options(replay_speed, replay_match)
         if (record is not None or replay is not None) and tab_mode != "sessions":
             raise InvalidCommand(
                 "record= and replay= need tab_mode='sessions' (every tab on the browser's one "

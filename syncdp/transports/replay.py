@@ -27,13 +27,13 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 from syncdp.exceptions import InvalidCommand, ReplayMismatchError
 from syncdp.transports.base import TransportClosed
 from syncdp.transports.recording import VOLATILE_KEYS, read_recording, redact_message
 
-__all__ = ["MATCH_MODES", "MatchFunction", "ReplayTransport", "VOLATILE_KEYS"]
+__all__ = ["MATCH_MODES", "MatchFunction", "ReplayTransport", "VOLATILE_KEYS", "check_replay_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,23 @@ def _same(recorded: Any, live: Any, ids: Optional[_IdMap], pending: Dict[Any, An
     return bool(recorded == live) and type(recorded) is type(live)
 
 
+def check_replay_options(speed: Any, match: Any) -> None:
+    """Check ``replay_speed`` and ``replay_match`` (before anything is read).
+
+    Raises:
+        InvalidCommand: either is bad (the message names it).
+    """
+    if speed is not None and (
+        isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0
+    ):
+        raise InvalidCommand("replay_speed must be None or a number > 0, got %r" % (speed,))
+    if not callable(match) and match not in MATCH_MODES:
+        raise InvalidCommand(
+            "replay_match must be one of %s or a function (recorded, sent) -> bool, got %r"
+            % (", ".join(MATCH_MODES), match)
+        )
+
+
 class ReplayTransport:
     """A :class:`~syncdp._types.Transport` that plays a recording's browser side.
 
@@ -162,15 +179,7 @@ class ReplayTransport:
         speed: Optional[float] = None,
         match: Union[str, MatchFunction] = "params",
     ) -> None:
-        if speed is not None and (
-            isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0
-        ):
-            raise InvalidCommand("replay_speed must be None or a number > 0, got %r" % (speed,))
-        if not callable(match) and match not in MATCH_MODES:
-            raise InvalidCommand(
-                "replay_match must be one of %s or a function (recorded, sent) -> bool, got %r"
-                % (", ".join(MATCH_MODES), match)
-            )
+        check_replay_options(speed, match)
         self.path = str(path)
         self.label = "replay of %s" % self.path
         """Names this wire in logs and in ``ConnectionHandler.ws_url``."""
@@ -178,10 +187,17 @@ class ReplayTransport:
         self._match = match
         self._records = read_recording(self.path)
         self._commands: List[_Command] = []
+        # Where each answer is: the answer to a command sent out of its recorded order is
+        # delivered at once, not after the commands recorded before it.
+        self._answer_at: Dict[Tuple[Any, Any], int] = {}
         for index, record in enumerate(self._records):
+            msg = record.get("msg") or {}
             if record.get("dir") == "send":
-                msg = record.get("msg") or {}
                 self._commands.append(_Command(len(self._commands) + 1, index, msg))
+            elif record.get("dir") == "recv" and "id" in msg:
+                self._answer_at.setdefault((msg.get("sessionId"), msg["id"]), index)
+        self._early: List[int] = []  # record indices of answers due before their turn
+        self._delivered_early: Set[int] = set()
         self._ids = _IdMap()
         self._answer_ids: Dict[Tuple[Optional[str], Any], int] = {}  # recorded -> live id
         self._lock = threading.Condition()
@@ -275,10 +291,14 @@ class ReplayTransport:
             if command is None:
                 raise self._mismatch(live)
             command.matched = True
-            self._answer_ids[(command.message.get("sessionId"), command.message.get("id"))] = parsed["id"]
+            key = (command.message.get("sessionId"), command.message.get("id"))
+            self._answer_ids[key] = parsed["id"]
             while (self._first_unmatched < len(self._commands)
                    and self._commands[self._first_unmatched].matched):
                 self._first_unmatched += 1
+            answer = self._answer_at.get(key)
+            if answer is not None and answer >= self._due_limit():
+                self._early.append(answer)
             self._lock.notify_all()
 
     def _due_limit(self) -> int:
@@ -295,12 +315,24 @@ class ReplayTransport:
         due = live_then + (float(record.get("t", 0.0)) - recorded_then) / speed
         return due - time.monotonic()
 
+    def _take_early(self) -> List[Union[str, bytes]]:
+        messages: List[Union[str, bytes]] = []
+        for index in sorted(self._early):
+            if index >= self._deliver:  # (else delivered in its turn already)
+                self._delivered_early.add(index)
+                messages.append(self._live_message(self._records[index].get("msg") or {}))
+        self._early = []
+        return messages
+
     def _take(self) -> Tuple[List[Union[str, bytes]], Optional[TransportClosed]]:
         messages: List[Union[str, bytes]] = []
         limit = self._due_limit()
         while self._deliver < limit:
             record = self._records[self._deliver]
             direction = record.get("dir")
+            if self._deliver in self._delivered_early:
+                self._deliver += 1
+                continue
             if direction != "send":
                 if self._wait_time(record) > 0:
                     break
@@ -335,6 +367,10 @@ class ReplayTransport:
             while True:
                 if self._closed is not None:
                     raise self._closed
+                if self._early:
+                    early = self._take_early()
+                    if early:
+                        return early
                 if self._deliver < self._due_limit():
                     record = self._records[self._deliver]
                     wait = self._wait_time(record) if record.get("dir") != "send" else 0.0
