@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import logging
 import os
@@ -442,17 +441,19 @@ def read_recording(path: str) -> List[Dict[str, Any]]:
             data = handle.read()
     except (OSError, EOFError) as exc:
         raise InvalidCommand("cannot read the recording %s: %s" % (path, exc)) from exc
-    records = []
-    for number, line in enumerate(io.BytesIO(data), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise InvalidCommand("%s line %d is not JSON: %s" % (path, number, exc)) from exc
-        if number == 1 or record.get("format") == FORMAT["format"]:
-            if record.get("format") != FORMAT["format"]:
-                raise InvalidCommand("%s is not a syncdp CDP recording (no format line)" % path)
-            continue
-        records.append(record)
-    return records
+    lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    try:
+        # One parse for the whole file: many times faster than one json.loads per line.
+        records = json.loads("[%s]" % ",".join(lines))
+    except ValueError:
+        records = [_parse_line(path, number, line) for number, line in enumerate(lines, 1)]
+    if not records or not isinstance(records[0], dict) or records[0].get("format") != FORMAT["format"]:
+        raise InvalidCommand("%s is not a syncdp CDP recording (no format line)" % path)
+    return [r for r in records[1:] if not (isinstance(r, dict) and "format" in r)]
+
+
+def _parse_line(path: str, number: int, line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        raise InvalidCommand("%s line %d is not JSON: %s" % (path, number, exc)) from exc

@@ -47,6 +47,7 @@ any order; ``"method"``: session and method only; ``"strict"``: parameters compa
 exactly (volatile ids too) and commands in their recorded order."""
 
 _MISSING = object()
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class _Command:
@@ -354,7 +355,7 @@ class ReplayTransport:
                 logger.debug("replay: an answer to a command never sent: %r", recorded)
             else:
                 message["id"] = live_id
-        return json.dumps(message)
+        return _encode(message)
 
     def receive(self) -> List[Union[str, bytes]]:
         """Block for the next recorded messages that are due.
