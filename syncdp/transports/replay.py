@@ -294,11 +294,14 @@ class ReplayTransport:
             command.matched = True
             key = (command.message.get("sessionId"), command.message.get("id"))
             self._answer_ids[key] = parsed["id"]
+            in_order = self._commands[self._first_unmatched] is command
             while (self._first_unmatched < len(self._commands)
                    and self._commands[self._first_unmatched].matched):
                 self._first_unmatched += 1
             answer = self._answer_at.get(key)
-            if answer is not None and answer >= self._due_limit():
+            if not in_order and answer is not None and answer >= self._due_limit():
+                # Sent before commands recorded ahead of it: its answer cannot wait for
+                # them (the caller may wait for it before sending those).
                 self._early.append(answer)
             self._lock.notify_all()
 
