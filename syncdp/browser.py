@@ -451,6 +451,8 @@ class Chrome(Browser):
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
         tab_mode: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
         transport: deprecated (until 0.2) name of ``tab_mode``.
+        pipe: talk CDP over ``--remote-debugging-pipe``: no TCP port at all (no other local
+            process can connect), tabs as sessions; a lost pipe is not reconnected.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -471,6 +473,7 @@ class Chrome(Browser):
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
+        pipe: bool = False,
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
@@ -484,6 +487,7 @@ class Chrome(Browser):
             window_size=window_size,
             proxy=proxy,
             start_timeout=start_timeout,
+            pipe=pipe,
         )
         self._process = BrowserProcess(options)
         self._process_used = False  # start() launches a fresh BrowserProcess after the first
@@ -491,6 +495,8 @@ class Chrome(Browser):
         # No endpoint before start(): ``connection`` raises a clear error until then.
         super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
                          tab_mode=tab_mode, transport=transport)
+        if pipe:
+            check_transport_mode(None, self.tab_mode)
         self._viewport = options.window_size
 
     @property
@@ -534,9 +540,11 @@ class Chrome(Browser):
             self._process_used = True
             self._process.start()
             try:
-                self._endpoint = self._process.ws_url
+                pipe = self._process.pipe  # pipe=True: the browser's pipe, opened once; no HTTP
+                self._endpoint = None if pipe is not None else self._process.ws_url
                 connection = ConnectionHandler(
-                    self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout
+                    self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout,
+                    open_transport=pipe,
                 )
                 connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()
