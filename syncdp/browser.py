@@ -35,6 +35,7 @@ from syncdp.page.options import (
     check_headers,
     check_options,
     check_transport_mode,
+    resolve_pipe,
     resolve_tab_mode,
     warn_deprecated,
 )
@@ -452,7 +453,8 @@ class Chrome(Browser):
         tab_mode: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
         transport: deprecated (until 0.2) name of ``tab_mode``.
         pipe: talk CDP over ``--remote-debugging-pipe``: no TCP port at all (no other local
-            process can connect), tabs as sessions; a lost pipe is not reconnected.
+            process can connect), tabs as sessions; a lost pipe is not reconnected. ``None``:
+            the ``SYNCDP_PIPE`` environment variable (``1``/``0``) with the sessions tab mode.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -473,7 +475,7 @@ class Chrome(Browser):
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
-        pipe: bool = False,
+        pipe: Optional[bool] = None,
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
@@ -487,7 +489,6 @@ class Chrome(Browser):
             window_size=window_size,
             proxy=proxy,
             start_timeout=start_timeout,
-            pipe=pipe,
         )
         self._process = BrowserProcess(options)
         self._process_used = False  # start() launches a fresh BrowserProcess after the first
@@ -495,8 +496,7 @@ class Chrome(Browser):
         # No endpoint before start(): ``connection`` raises a clear error until then.
         super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
                          tab_mode=tab_mode, transport=transport)
-        if pipe:
-            check_transport_mode(None, self.tab_mode)
+        options.pipe = resolve_pipe(pipe, self.tab_mode)  # a pipe serves the sessions mode only
         self._viewport = options.window_size
 
     @property
