@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set
@@ -141,7 +140,7 @@ def test_the_pipe_browser_carries_commands_and_has_no_port(chrome: Chrome) -> No
     assert chrome.version()["product"].startswith(("Chrome/", "HeadlessChrome/"))
     assert chrome.process.pipe is not None
     with pytest.raises(RuntimeError, match="talks over a pipe"):
-        chrome.process.port
+        _ = chrome.process.port
     assert chrome.connection.ping() is True
 
 
