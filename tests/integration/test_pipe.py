@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set
@@ -292,3 +294,20 @@ def test_syncdp_pipe_environment_variable_sets_the_default(monkeypatch: pytest.M
     monkeypatch.setenv("SYNCDP_PIPE", "maybe")
     with pytest.raises(InvalidCommand, match="SYNCDP_PIPE environment variable must be 1 or 0"):
         Chrome()
+
+
+@needs_chromium
+def test_the_cli_evaluates_over_a_pipe(server: LocalServer, tmp_path: Path) -> None:
+    # An invalid SYNCDP_PIPE fails any Chrome that reads it: only pipe=True from --pipe runs.
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), SYNCDP_PIPE="x")
+
+    def run(*flags: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [sys.executable, "-m", "syncdp", "eval", server.url("/second"), "document.title", *flags],
+            cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=90, check=False,
+        )
+
+    result = run("--pipe")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '"second"'
+    assert "SYNCDP_PIPE environment variable must be 1 or 0" in run().stderr
