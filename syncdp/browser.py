@@ -35,6 +35,7 @@ from syncdp.page.options import (
     check_headers,
     check_options,
     check_transport_mode,
+    resolve_pipe,
     resolve_tab_mode,
     warn_deprecated,
 )
@@ -88,8 +89,7 @@ class Browser:
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
         open_transport: Optional[TransportOpener] = None,
-        record: Optional[str] = None,
-        record_bodies: bool = False,
+        record: Optional[str] = None, record_bodies: bool = False,
     ) -> None:
         if endpoint is not None:
             check_endpoint(endpoint)
@@ -401,10 +401,9 @@ class Browser:
                  tb: Optional[TracebackType]) -> None:
         try:
             self.stop()
-        except ReplayMismatchError as error:  # a replay's commands never sent (Chrome)
-            if exc is None:
-                raise
-            logger.warning("%s", error)  # the error on its way out is the news
+        except ReplayMismatchError as error:  # a replay's commands never sent (Chrome); with
+            # another error on its way out, that one is the news (this one its __context__)
+            raise error if exc is None else exc  # noqa: B904
 
 
 def connect(
@@ -415,8 +414,7 @@ def connect(
     connect_timeout: float = 10.0,
     tab_mode: Optional[str] = None,
     transport: Optional[str] = None,
-    record: Optional[str] = None,
-    record_bodies: bool = False,
+    record: Optional[str] = None, record_bodies: bool = False,
 ) -> Browser:
     """Attach to a running browser by port, ``http://host:port`` or ``ws://`` URL.
 
@@ -453,9 +451,11 @@ class Chrome(Browser):
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
         tab_mode: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
         transport: deprecated (until 0.2) name of ``tab_mode``.
-        record, record_bodies: record the session into this file (see :class:`Browser`).
-        replay: answer from this recording, launching nothing (``replay_speed``, ``replay_match``:
-            see :class:`~syncdp.transports.replay.ReplayTransport`; ``stop()`` checks the end).
+        record, record_bodies, replay, replay_speed, replay_match: record the session into a
+            file, or replay one launching nothing (docs/testing.md; ``stop()`` checks its end).
+        pipe: talk CDP over ``--remote-debugging-pipe``: no TCP port at all (no other local
+            process can connect), tabs as sessions; a lost pipe is not reconnected. ``None``:
+            the ``SYNCDP_PIPE`` environment variable (``1``/``0``) with the sessions tab mode.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -476,11 +476,10 @@ class Chrome(Browser):
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
-        record: Optional[str] = None,
-        record_bodies: bool = False,
-        replay: Optional[str] = None,
-        replay_speed: Optional[float] = None,
+        record: Optional[str] = None, record_bodies: bool = False,
+        replay: Optional[str] = None, replay_speed: Optional[float] = None,
         replay_match: Union[str, MatchFunction] = "params",
+        pipe: Optional[bool] = None,
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
@@ -494,6 +493,7 @@ class Chrome(Browser):
         # No endpoint before start(): ``connection`` raises a clear error until then.
         super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
                          tab_mode=tab_mode, transport=transport)
+        options.pipe = resolve_pipe(pipe, self.tab_mode)  # a pipe serves the sessions mode only
         self._viewport = options.window_size
         self._run = RecordedRun(record, record_bodies, replay, replay_speed, replay_match, self.tab_mode)
 
@@ -540,10 +540,11 @@ class Chrome(Browser):
             if self._run.replay is None:
                 self._process.start()  # a replay launches nothing
             try:
-                self._endpoint = None if self._run.replay is not None else self._process.ws_url
+                pipe = self._process.pipe if self._run.replay is None else self._run.open_replay()
+                self._endpoint = None if pipe is not None else self._process.ws_url
                 connection = ConnectionHandler(
                     self._endpoint, headers=self._headers, connect_timeout=self._connect_timeout,
-                    record=self._run.recorder, open_transport=self._run.open_replay(),
+                    record=self._run.recorder, open_transport=pipe,
                 )
                 connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()

@@ -23,6 +23,7 @@ __all__ = [
     "SyncdpConnectionError",
     "ConnectFailedError",
     "ConnectionClosedError",
+    "PipeClosedError",
     "DiscoveryError",
     "BrowserNotFoundError",
     "BrowserLaunchError",
@@ -204,6 +205,13 @@ class ConnectionClosedError(SyncdpConnectionError):
                 ", reason %r" % close_reason if close_reason else "",
             )
         super().__init__(text)
+
+
+class PipeClosedError(ConnectionClosedError):
+    """The browser's ``--remote-debugging-pipe`` has ended: a pipe cannot be re-opened.
+
+    Raised instead of reconnecting (start a new ``Chrome(pipe=True)``).
+    """
 
 
 class DiscoveryError(SyncdpConnectionError):

@@ -254,13 +254,25 @@ def test_tests_without_its_fixtures_launch_no_browser(
     result.assert_outcomes(passed=1)
 
 
+@needs_chromium
+def test_syncdp_pipe_runs_the_browser_fixture_on_a_pipe(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_pipe="""
+        def test_on_a_pipe(browser, tab):
+            assert browser.process.options.pipe is True
+            assert browser.process.pipe is not None
+            assert tab.execute_script("6 * 7") == 42
+        """
+    )
+    suite.runpytest(*PLUGIN, "--syncdp-pipe").assert_outcomes(passed=1)
+
+
 # -- options and marker errors ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--syncdp-pipe"], "--syncdp-pipe needs syncdp.Chrome(pipe=...)"),
         (["--syncdp-record-mode=sometimes"], "invalid choice: 'sometimes'"),
         (["-o", "syncdp_browser_scope=forever"], "syncdp_browser_scope must be one of"),
     ],

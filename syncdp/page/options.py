@@ -22,6 +22,7 @@ __all__ = [
     "check_headers",
     "check_options",
     "check_transport_mode",
+    "resolve_pipe",
     "resolve_tab_mode",
     "warn_deprecated",
 ]
@@ -137,3 +138,24 @@ def check_transport_mode(endpoint: object, tab_mode: str) -> None:
             "tab_mode=%r needs a DevTools port (each tab its own websocket); a browser on "
             "one wire (a pipe) has its tabs as sessions: use tab_mode='sessions'" % (tab_mode,)
         )
+
+
+def resolve_pipe(pipe: object, tab_mode: str) -> bool:
+    """``Chrome(pipe=...)``, or with ``None`` the ``SYNCDP_PIPE`` environment variable
+    (``1``/``0``; it only applies with the sessions tab mode, the one a pipe can serve).
+
+    Raises:
+        InvalidCommand: not a bool, a bad ``SYNCDP_PIPE``, or ``pipe=True`` with sockets.
+    """
+    if pipe is None:
+        value = os.environ.get("SYNCDP_PIPE", "").strip().lower()
+        if value not in ("", "0", "1", "false", "true", "no", "yes"):
+            raise InvalidCommand(
+                "the SYNCDP_PIPE environment variable must be 1 or 0, got %r" % (value,)
+            )
+        return value in ("1", "true", "yes") and tab_mode == "sessions"
+    if not isinstance(pipe, bool):
+        raise InvalidCommand("pipe must be True or False, got %r" % (pipe,))
+    if pipe:
+        check_transport_mode(None, tab_mode)
+    return pipe

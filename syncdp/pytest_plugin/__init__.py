@@ -305,7 +305,8 @@ def _recorded_browser(
     path = recording_path(request.node)
     if mode == "all" or (mode in ("once", "new") and not path.exists()):
         partial = path.with_name(".partial-" + path.name)  # (still .gz: compressed)
-        with Chrome(settings.browser_path, headless=headless, record=str(partial)) as recording:
+        pipe: Dict[str, Any] = {"pipe": True} if settings.pipe else {}
+        with Chrome(settings.browser_path, headless=headless, record=str(partial), **pipe) as recording:
             yield recording
         if request.node.stash.get(_CALL_ERROR, None) is None and partial.exists():
             os.replace(partial, path)  # only a passing test's recording is worth replaying
