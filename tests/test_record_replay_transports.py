@@ -271,6 +271,25 @@ def test_a_recorded_close_ends_the_replayed_connection(tmp_path: Path) -> None:
         handler.close()
 
 
+def test_a_close_this_side_made_is_recorded_as_such_and_not_replayed_as_the_peers(tmp_path: Path) -> None:
+    path = tmp_path / "run.cdp.jsonl"
+    with FakeCDP() as fake:
+        handler = ConnectionHandler(fake.port, record=str(path))
+        try:
+            handler.send("Test.echo", {"x": 1})
+        finally:
+            handler.close()
+    assert read_recording(str(path))[-1]["dir"] == "close"
+    assert read_recording(str(path))[-1]["client"] is True
+    handler = replayed(path)
+    try:
+        assert handler.send("Test.echo", {"x": 1}) == {"method": "Test.echo", "params": {"x": 1}}
+        assert not handler.wait_closed(0.2)  # the replay ends when this side closes it
+        assert handler.connected
+    finally:
+        handler.close()
+
+
 def test_replay_arguments_and_files_are_checked(tmp_path: Path) -> None:
     path = write_recording(tmp_path / "r.jsonl", [])
     for bad in (0, -1, True, "fast"):

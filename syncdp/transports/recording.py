@@ -6,7 +6,8 @@ in a :class:`RecordingTransport`. Each message becomes one JSON line::
     {"dir": "send", "msg": {...}, "session": "session-1", "t": 0.012345}
 
 ``dir`` is ``"send"`` (a command), ``"recv"`` (an answer or an event) or ``"close"`` (the
-wire ended: ``code`` and ``reason`` instead of ``msg``); ``session`` is the flattened session
+wire ended: ``code``, ``reason`` and ``client``, whether this side closed it, instead of
+``msg``); ``session`` is the flattened session
 id or ``null``; ``t`` the monotonic time in seconds since the recording started. The first
 line names the format (``{"format": "syncdp-cdp-recording", "version": 1}``). A name ending
 in ``.gz`` is written gzip-compressed (with no time stamp in the gzip header).
@@ -360,11 +361,12 @@ class Recorder:
         """Write an answer or event just received."""
         self._write("recv", text)
 
-    def ended(self, code: Optional[int], reason: Optional[str]) -> None:
-        """Write that the wire ended (the peer closed or the connection dropped)."""
+    def ended(self, code: Optional[int], reason: Optional[str], by_client: bool = False) -> None:
+        """Write that the wire ended: the peer closed, the connection dropped, or (``by_client``)
+        this side closed it (a replay then waits for its own close instead)."""
         with self._lock:
             if self._file is not None:
-                record = {"dir": "close", "code": code, "reason": reason,
+                record = {"dir": "close", "code": code, "reason": reason, "client": by_client,
                           "t": round(time.monotonic() - self._start, 6)}
                 self._file.write(_line(record))
 
@@ -391,6 +393,7 @@ class RecordingTransport:
     def __init__(self, inner: Transport, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
+        self._closing = False  # close() was called: the end that follows is ours
         label = getattr(inner, "label", None)
         if label is not None:
             self.label = label  # names the wire in logs, as the inner one's does
@@ -409,7 +412,7 @@ class RecordingTransport:
         try:
             messages = self.inner.receive()
         except TransportClosed as exc:
-            self.recorder.ended(exc.code, exc.reason)
+            self.recorder.ended(exc.code, exc.reason, self._closing)
             raise
         for message in messages:
             self.recorder.received(message)
@@ -417,10 +420,12 @@ class RecordingTransport:
 
     def close(self) -> None:
         """Close the inner transport."""
+        self._closing = True
         self.inner.close()
 
     def abort(self) -> None:
         """Abort the inner transport."""
+        self._closing = True
         self.inner.abort()
 
 

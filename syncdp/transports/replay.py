@@ -341,6 +341,8 @@ class ReplayTransport:
                 if self._wait_time(record) > 0:
                     break
                 self._last_time = (float(record.get("t", 0.0)), time.monotonic())
+            if direction == "close" and record.get("client"):
+                break  # this side closed the recorded wire: wait for its own close()
             self._deliver += 1
             if direction == "close":
                 reason = record.get("reason")
@@ -375,7 +377,8 @@ class ReplayTransport:
                     early = self._take_early()
                     if early:
                         return early
-                if self._deliver < self._due_limit():
+                due = self._deliver < self._due_limit()
+                if due and not self._records[self._deliver].get("client"):  # (a client close waits)
                     record = self._records[self._deliver]
                     wait = self._wait_time(record) if record.get("dir") != "send" else 0.0
                     if wait <= 0:
