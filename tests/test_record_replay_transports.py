@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import pytest
 from fake_cdp import FakeCDP
 
-from syncdp import Chrome, ConnectionHandler, InvalidCommand, ReplayMismatchError
+from syncdp import Chrome, ConnectionHandler, InvalidCommand, ReplayMismatchError, connect
 from syncdp.transports import recording
 from syncdp.transports.recording import (
     FORMAT,
@@ -269,6 +269,20 @@ def test_a_recorded_close_ends_the_replayed_connection(tmp_path: Path) -> None:
         assert handler.wait_closed(10)
     finally:
         handler.close()
+
+
+def test_connect_records_the_browser_connection(tmp_path: Path) -> None:
+    path = tmp_path / "browser.cdp.jsonl"
+    with FakeCDP() as fake:
+        browser = connect(fake.port, record=str(path))
+        try:
+            browser.send("Test.echo", {"from": "browser"})
+        finally:
+            browser.stop()
+    sent = [r["msg"] for r in read_recording(str(path)) if r["dir"] == "send"]
+    assert sent == [{"id": 1, "method": "Test.echo", "params": {"from": "browser"}}]
+    with pytest.raises(InvalidCommand, match="tab_mode='sessions'"):
+        connect(fake.port, record=str(path), tab_mode="sockets")
 
 
 def test_a_close_this_side_made_is_recorded_as_such_and_not_replayed_as_the_peers(tmp_path: Path) -> None:
