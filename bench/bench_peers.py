@@ -56,6 +56,15 @@ from _common import (  # noqa: E402
     verdict,
     wait_until,
 )
+from _pipe import (  # noqa: E402
+    BARE_PIPE,
+    HANDOFF_PIPE,
+    SYNCDP_PIPE,
+    PipeChromium,
+    PipeReader,
+    prepare_page,
+    write_all,
+)
 
 from syncdp import Chrome, ConnectionHandler  # noqa: E402
 from syncdp.launcher import BrowserProcess, LaunchOptions  # noqa: E402
@@ -324,6 +333,151 @@ class Handoff(Contender):
         self.ws.abort()  # type: ignore[no-untyped-call]  # wakes the reader: its recv returns EOF
         self.reader.join(5)
         self.ws.close()
+
+
+class BarePipe(Contender):
+    """The bare loop on a ``--remote-debugging-pipe`` (a flattened session on a page target):
+    the floor of ``Chrome(pipe=True)``. See bench/_pipe.py."""
+
+    name = BARE_PIPE
+
+    def __init__(self, page_url: str) -> None:
+        self.browser = PipeChromium()
+        self.reader = PipeReader(self.browser.read_fd)
+        self.next_id = 0
+        self.session_id: Optional[str] = None
+        _, self.session_id = prepare_page(self._call_in, page_url)
+
+    def _call_in(self, method: str, params: Dict[str, Any], session_id: Optional[str]) -> Dict[str, Any]:
+        self.next_id += 1
+        cid = self.next_id
+        message: Dict[str, Any] = {"id": cid, "method": method, "params": params}
+        if session_id is not None:
+            message["sessionId"] = session_id
+        write_all(self.browser.write_fd, json.dumps(message).encode() + b"\0")
+        while True:
+            msg = self.reader.next()
+            if msg.get("id") == cid:
+                if "error" in msg:
+                    raise RuntimeError(msg["error"])
+                return msg
+
+    def _call(self, method: str, params: Dict[str, Any]) -> Dict[str, Any]:
+        return self._call_in(method, params, self.session_id)
+
+    def latency(self, n: int) -> List[float]:
+        out = []
+        call = self._call
+        perf = time.perf_counter
+        for _ in range(n):
+            t0 = perf()
+            call("Runtime.evaluate", {"expression": "1+1"})
+            out.append(perf() - t0)
+        return out
+
+    def events(self, n: int) -> float:
+        self._call("Runtime.enable", {})
+        self.next_id += 1
+        message = {"id": self.next_id, "method": "Runtime.evaluate",
+                   "params": {"expression": flood_expression(n)}, "sessionId": self.session_id}
+        t0 = time.perf_counter()
+        write_all(self.browser.write_fd, json.dumps(message).encode() + b"\0")
+        seen = 0
+        while seen < n:
+            if self.reader.next().get("method") == "Runtime.consoleAPICalled":
+                seen += 1
+        elapsed = time.perf_counter() - t0
+        self._call("Runtime.disable", {})
+        self._call("Runtime.discardConsoleEntries", {})
+        return elapsed
+
+    def call(self, method: str, params: Dict[str, Any], reps: int) -> List[float]:
+        out = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            self._call(method, params)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    def close(self) -> None:
+        self.browser.close()
+
+
+class HandoffPipe(Contender):
+    """The two-thread handoff (see :class:`Handoff`) on a pipe: the floor of a reader-thread
+    client over ``--remote-debugging-pipe``."""
+
+    name = HANDOFF_PIPE
+
+    def __init__(self, page_url: str) -> None:
+        self.browser = PipeChromium()
+        self.next_id = 0
+        self.pending: Dict[int, List[Any]] = {}
+        self.lock = threading.Lock()
+        self.send_lock = threading.Lock()
+        self.session_id: Optional[str] = None
+        self.reader = threading.Thread(target=self._read, name="handoff-pipe-reader", daemon=True)
+        self.reader.start()
+        _, self.session_id = prepare_page(self._call_in, page_url)
+
+    def _read(self) -> None:
+        reader = PipeReader(self.browser.read_fd)
+        try:
+            while True:
+                message = reader.next()
+                with self.lock:
+                    waiter = self.pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+                if waiter is not None:
+                    waiter[1] = message
+                    waiter[0].release()
+        except (EOFError, OSError):  # close() closed the pipe, or the browser went away
+            return
+
+    def _call_in(self, method: str, params: Dict[str, Any], session_id: Optional[str]) -> Dict[str, Any]:
+        gate = threading.Lock()
+        gate.acquire()
+        waiter: List[Any] = [gate, None]
+        with self.lock:
+            self.next_id += 1
+            cid = self.next_id
+            self.pending[cid] = waiter
+        message: Dict[str, Any] = {"id": cid, "method": method, "params": params}
+        if session_id is not None:
+            message["sessionId"] = session_id
+        data = json.dumps(message).encode() + b"\0"
+        with self.send_lock:
+            write_all(self.browser.write_fd, data)
+        if not gate.acquire(True, 30):
+            raise RuntimeError("handoff pipe: no answer to command %d in 30 s" % cid)
+        msg: Dict[str, Any] = waiter[1]
+        if "error" in msg:
+            raise RuntimeError(msg["error"])
+        return msg
+
+    def latency(self, n: int) -> List[float]:
+        out = []
+        call = self._call_in
+        session = self.session_id
+        perf = time.perf_counter
+        for _ in range(n):
+            t0 = perf()
+            call("Runtime.evaluate", {"expression": "1+1"}, session)
+            out.append(perf() - t0)
+        return out
+
+    def threads(self, n: int, k: int) -> float:
+        call = self._call_in
+        session = self.session_id
+
+        def work(count: int) -> None:
+            for _ in range(count):
+                call("Runtime.evaluate", {"expression": "1+1"}, session)
+
+        return _run_threads(work, n, k)
+
+    def close(self) -> None:
+        self.browser.close()  # the reader sees EOF once the browser is gone
+        self.reader.join(5)
 
 
 class Node(Contender):
@@ -605,7 +759,7 @@ class Playwright(Contender):
 
 
 class Syncdp(Contender):
-    def __init__(self, name: str, endpoint: Any, owner: Optional[ConnectionHandler] = None) -> None:
+    def __init__(self, name: str, endpoint: Any, owner: Optional[Any] = None) -> None:
         self.name = name
         self.conn = endpoint
         self.owner = owner
@@ -672,8 +826,29 @@ class Syncdp(Contender):
 
     def close(self) -> None:
         self.conn.close()
-        if self.owner is not None:
+        if isinstance(self.owner, Chrome):
+            self.owner.stop()
+        elif self.owner is not None:
             self.owner.close()
+
+
+def _syncdp_pipe(page_url: str) -> Syncdp:
+    chrome = Chrome(binary_location=CHROMIUM, pipe=True).start()
+    connection = chrome.connection
+    target = connection.send("Target.createTarget", {"url": page_url})["targetId"]
+    session = connection.attach(target)
+    deadline = time.monotonic() + 30
+    while session.send("Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True})[
+        "result"
+    ].get("value") != "complete":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bench page did not load on the syncdp pipe browser")
+        time.sleep(0.05)
+    session.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False},
+    )
+    return Syncdp(SYNCDP_PIPE, session, owner=chrome)
 
 
 def _run_threads(work: Callable[[int], None], n: int, k: int) -> float:
@@ -800,7 +975,7 @@ def connection_suite(args: argparse.Namespace, results: Results) -> List[str]:
                 contenders.append(Node(page_url))
             else:
                 log("node ws client not available: run `npm install` in bench/node")
-            for make in (
+            for make in () if args.skip_peers else (
                 lambda: Pychrome(page_url, target),
                 lambda: Pydoll(page_url),
                 lambda: Playwright(browser.ws_url, target),
@@ -812,6 +987,9 @@ def connection_suite(args: argparse.Namespace, results: Results) -> List[str]:
             contenders.append(Syncdp("syncdp sockets", ConnectionHandler(page_url)))
             root = ConnectionHandler(browser.ws_url)
             contenders.append(Syncdp("syncdp sessions", root.attach(target), owner=root))
+            if not args.skip_pipe:  # each on a browser of its own: a pipe has one client
+                contenders[2:2] = [BarePipe(server.url("/tall")), HandoffPipe(server.url("/tall"))]
+                contenders.append(_syncdp_pipe(server.url("/tall")))
             names = [c.name for c in contenders]
             for r in range(args.rounds):
                 for c in contenders:
@@ -836,9 +1014,9 @@ def _gone(pids: Any) -> float:
     return wait_until(lambda: not alive(pids), 30)
 
 
-def launch_syncdp() -> Tuple[float, float, float]:
+def launch_syncdp(pipe: bool = False) -> Tuple[float, float, float]:
     t0 = time.perf_counter()
-    browser = Chrome(binary_location=CHROMIUM).start()
+    browser = Chrome(binary_location=CHROMIUM, pipe=pipe).start()
     tab = browser.get_page()
     tab.execute_script("1+1")
     first = time.perf_counter() - t0
@@ -911,6 +1089,10 @@ class _PlaywrightLauncher:
 
 def launch_suite(args: argparse.Namespace, results: Results) -> List[str]:
     launchers: List[Tuple[str, Callable[[], Tuple[float, float, float]]]] = [("syncdp", launch_syncdp)]
+    if not args.skip_pipe:
+        launchers.append((SYNCDP_PIPE, lambda: launch_syncdp(pipe=True)))
+    if args.skip_peers:
+        return _launch_rounds(args, results, launchers)
     try:
         import pydoll  # noqa: F401
 
@@ -924,24 +1106,32 @@ def launch_suite(args: argparse.Namespace, results: Results) -> List[str]:
     except Exception as exc:
         log("playwright not available: %s" % exc)
     try:
-        for r in range(args.launch_rounds):
-            for name, launch in launchers:
-                try:
-                    first, stop_call, gone = launch()
-                except Exception:
-                    results.errors.setdefault(name, []).append("launch: " + traceback.format_exc(limit=2))
-                    log("%s launch failed: %s" % (name, traceback.format_exc(limit=4)))
-                    continue
-                results.add("launch:" + name, "first", first)
-                results.add("launch:" + name, "stop", stop_call)
-                results.add("launch:" + name, "gone", gone)
-                log(
-                    "launch round %d %s: first %.3fs stop %.3fs gone %.3fs"
-                    % (r + 1, name, first, stop_call, gone)
-                )
+        return _launch_rounds(args, results, launchers)
     finally:
         if pw is not None:
             pw.close()
+
+
+def _launch_rounds(
+    args: argparse.Namespace,
+    results: Results,
+    launchers: List[Tuple[str, Callable[[], Tuple[float, float, float]]]],
+) -> List[str]:
+    for r in range(args.launch_rounds):
+        for name, launch in launchers:
+            try:
+                first, stop_call, gone = launch()
+            except Exception:
+                results.errors.setdefault(name, []).append("launch: " + traceback.format_exc(limit=2))
+                log("%s launch failed: %s" % (name, traceback.format_exc(limit=4)))
+                continue
+            results.add("launch:" + name, "first", first)
+            results.add("launch:" + name, "stop", stop_call)
+            results.add("launch:" + name, "gone", gone)
+            log(
+                "launch round %d %s: first %.3fs stop %.3fs gone %.3fs"
+                % (r + 1, name, first, stop_call, gone)
+            )
     return [name for name, _ in launchers]
 
 
@@ -1117,6 +1307,8 @@ def report(
         others = [m("launch:" + n, "first") for n in launch_names if n != "syncdp"]
         ok = None if first is None else all(first <= o for o in others if o is not None)
         print("| launch to first command <= pydoll and playwright | %s | (same) | (same) |" % verdict(ok))
+    if m(SYNCDP_PIPE, "latency") is not None:
+        pipe_targets(results, launch_names)
     if results.errors:
         print()
         print("Errors:")
@@ -1124,6 +1316,52 @@ def report(
             for e in errs:
                 print("- %s: %s" % (name, e.strip().splitlines()[-1]))
     return {"rounds": args.rounds, "data": results.data, "errors": results.errors, "names": names}
+
+
+def pipe_targets(results: Results, launch_names: List[str]) -> None:
+    """Issue 16's targets for ``Chrome(pipe=True)``, each with its figures."""
+    m = results.med
+    bare = "bare websocket-client"
+
+    def row(label: str, value: Optional[float], base: Optional[float], ok: Callable[[float], bool]) -> None:
+        r = None if value is None or base is None or not base else value / base
+        print("| %s | %s | %s |" % (label, fmt(r, "%.3fx"), verdict(None if r is None else ok(r))))
+
+    print()
+    print("### Targets of issue 16 (syncdp pipe = Chrome(pipe=True), a session on the pipe)")
+    print()
+    print("| target | ratio | verdict |")
+    print("|---|---:|---|")
+    lat = m(SYNCDP_PIPE, "latency")
+    row("RTT <= bare websocket-client loop (1.0x)", lat, m(bare, "latency"), lambda r: r <= 1.0)
+    handoff = m(HANDOFF_PIPE, "latency")
+    row("RTT within 5% of the reader-thread-over-pipe floor", lat, handoff, lambda r: r <= 1.05)
+    row("(RTT vs the bare pipe loop, for information)", lat, m(BARE_PIPE, "latency"), lambda r: True)
+    row(
+        "Python CPU/command >= 10% below syncdp sessions over websocket",
+        m(SYNCDP_PIPE, "latency.cpu"),
+        m("syncdp sessions", "latency.cpu"),
+        lambda r: r <= 0.9,
+    )
+    events = m(SYNCDP_PIPE, "events")
+    row("events/s >= the bare websocket loop's", events, m(bare, "events"), lambda r: r >= 1.0)
+    if SYNCDP_PIPE in launch_names:
+        row(
+            "launch to first command <= with a port",
+            m("launch:" + SYNCDP_PIPE, "first"),
+            m("launch:syncdp", "first"),
+            lambda r: r <= 1.0,
+        )
+    floor = m(BARE_PIPE, "latency")
+    ws_floor = m(bare, "latency")
+    if floor and ws_floor:
+        print()
+        print("bare pipe loop vs bare websocket loop: RTT %.3fx, CPU/command %s" % (
+            floor / ws_floor, fmt(ratio_of(m(BARE_PIPE, "latency.cpu"), m(bare, "latency.cpu")), "%.3fx")))
+
+
+def ratio_of(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return None if a is None or not b else a / b
 
 
 def plot(path: str, results: Results, names: List[str]) -> None:
@@ -1196,6 +1434,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--launch-rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
     parser.add_argument("--skip-node", action="store_true")
+    parser.add_argument("--skip-pipe", action="store_true", help="no --remote-debugging-pipe rows")
+    parser.add_argument("--skip-peers", action="store_true", help="no pychrome, pydoll, playwright")
     parser.add_argument("--only", choices=("connection", "launch"), default=None)
     parser.add_argument("--json", help="also write the raw per-round values here")
     parser.add_argument("--plot", help="write the latency/events chart (matplotlib) here")

@@ -38,6 +38,7 @@ from syncdp.exceptions import (
     JavaScriptError,
     JavaScriptValueError,
     NavigationError,
+    ReplayMismatchError,
     StaleElementError,
     SyncdpConnectionError,
     SyncdpError,
@@ -84,6 +85,7 @@ __all__ = [
     "ElementNotFoundError",
     "StaleElementError",
     "DialogOpenError",
+    "ReplayMismatchError",
 ]
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

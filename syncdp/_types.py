@@ -10,6 +10,7 @@ __all__ = [
     "ErrorBody",
     "Event",
     "Transport",
+    "TransportOpener",
     "WebSocketLike",
     "WsConnector",
     "WsAddressResolver",
@@ -94,6 +95,16 @@ class Transport(Protocol):
 
     def abort(self) -> None:
         """Wake a ``receive`` blocked in another thread at once; any thread, idempotent."""
+
+
+TransportOpener = Callable[[], Transport]
+"""A zero-argument callable that returns an open :class:`Transport` (``open_transport=``).
+
+It replaces HTTP discovery and the websocket handshake (a pipe, a recording). The connection
+calls it on connect and again for every reconnection; one that cannot open its wire again
+raises a ``ConnectionClosedError`` subclass saying why. A transport's ``label`` attribute, if
+it has one, names it in logs and in ``ConnectionHandler.ws_url``.
+"""
 
 
 class WebSocketLike(Protocol):

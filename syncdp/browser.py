@@ -24,10 +24,11 @@ from typing import (
     cast,
 )
 
+from syncdp._types import TransportOpener
 from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.discovery import make_ssl_context
-from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
+from syncdp.exceptions import CommandError, InvalidCommand, ReplayMismatchError, SyncdpError
 from syncdp.page.host import TabHost
 from syncdp.page.options import (
     TAB_MODES,
@@ -35,9 +36,12 @@ from syncdp.page.options import (
     check_endpoint,
     check_headers,
     check_options,
+    check_transport_mode,
+    resolve_pipe,
     resolve_tab_mode,
     warn_deprecated,
 )
+from syncdp.page.recorded import MatchFunction, RecordedRun
 from syncdp.tab import Tab
 from syncdp.transports import redact_url
 
@@ -69,6 +73,10 @@ class Browser:
             ``SYNCDP_TAB_MODE``): still accepted with a ``DeprecationWarning`` until 0.2.
         ping_interval, ca_file, ssl_context: every connection's heartbeat and TLS settings,
             as :class:`~syncdp.connection.ConnectionHandler` takes them (docs/remote.md).
+        open_transport: for a wire without HTTP discovery (a pipe, a recording), with
+            ``endpoint=None``: a :data:`~syncdp._types.TransportOpener`. Tabs are then
+            sessions on that wire (``tab_mode="sockets"`` is refused).
+        record, record_bodies: record the browser connection into a file (:class:`ConnectionHandler`).
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -87,12 +95,17 @@ class Browser:
         ping_interval: Optional[float] = None,
         ca_file: Optional[str] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
+        open_transport: Optional[TransportOpener] = None,
+        record: Optional[str] = None, record_bodies: bool = False,
     ) -> None:
         if endpoint is not None:
             check_endpoint(endpoint)
         checked_headers = check_headers(headers)
         check_options(dialog_policy, connect_timeout)
         self.tab_mode = resolve_tab_mode(tab_mode, transport)
+        if open_transport is not None:
+            check_transport_mode(endpoint, self.tab_mode)
+        recorder = RecordedRun(record, record_bodies, None, None, "params", self.tab_mode).recorder
         # Set by stop(): from then on every method says so instead of reconnecting.
         self._stopped = False
         # Set by Chrome from window_size: headless Chromium keeps part of the window for its
@@ -127,8 +140,10 @@ class Browser:
         self._protocol_error: Optional[SyncdpError] = None
         self._protocol_lock = threading.Lock()
         self._cdp: Optional["CDP"] = None
-        if endpoint is not None:
-            self._connection = ConnectionHandler(endpoint, **self._link_options)
+        if endpoint is not None or open_transport is not None:
+            self._connection = ConnectionHandler(
+                endpoint, open_transport=open_transport, record=recorder, **self._link_options
+            )
             # One protocol load per browser.
             self._connection.hooks.set_protocol_provider(self._get_protocol)
 
@@ -162,18 +177,11 @@ class Browser:
         return "the browser is not started: call start() first"
 
     def __repr__(self) -> str:
-        state = (
-            "connected"
-            if self._connection is not None and self._connection.connected
-            else "not connected"
-        )
+        connected = self._connection is not None and self._connection.connected
         endpoint = self._endpoint
         return "<%s %r %s, %d tab(s) open here>" % (
-            type(self).__name__,
-            redact_url(endpoint) if isinstance(endpoint, str) else endpoint,
-            state,
-            len(self._tabs),
-        )
+            type(self).__name__, redact_url(endpoint) if isinstance(endpoint, str) else endpoint,
+            "connected" if connected else "not connected", len(self._tabs))
 
     def _repr_html_(self) -> str:
         import html
@@ -214,15 +222,20 @@ class Browser:
             if self._protocol is None:
                 if self._protocol_error is not None:
                     raise self._protocol_error
-                if self._endpoint is None:
+                if self._connection is None:
                     raise SyncdpError("the browser is not started: call start() first")
-                from syncdp.protocol import load_browser_protocol
+                from syncdp.protocol import load_browser_protocol, load_transport_protocol
 
-                try:
-                    options = self._link_options  # headers, TLS: as the connections have them
-                    self._protocol = load_browser_protocol(
-                        self._endpoint, self._cdp_send, headers=options["headers"],
-                        timeout=self._connect_timeout, ssl_context=options["ssl_context"],
+                endpoint, send, timeout = self._endpoint, self._cdp_send, self._connect_timeout
+                options = self._link_options  # headers, TLS: as the connections have them
+                try:  # no endpoint (a pipe): Browser.getVersion and the caches, no HTTP
+                    self._protocol = (
+                        load_transport_protocol(send, timeout=timeout)
+                        if endpoint is None
+                        else load_browser_protocol(
+                            endpoint, send, headers=options["headers"], timeout=timeout,
+                            ssl_context=options["ssl_context"],
+                        )
                     )
                 except SyncdpError as exc:
                     self._protocol_error = exc
@@ -393,13 +406,13 @@ class Browser:
     def __enter__(self) -> "Browser":
         return self
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.stop()
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        try:
+            self.stop()
+        except ReplayMismatchError as error:  # a replay's commands never sent (Chrome); with
+            # another error on its way out, that one is the news (this one its __context__)
+            raise error if exc is None else exc  # noqa: B904
 
 
 def connect(
@@ -413,13 +426,15 @@ def connect(
     ping_interval: Optional[float] = None,
     ca_file: Optional[str] = None,
     ssl_context: Optional[ssl.SSLContext] = None,
+    record: Optional[str] = None, record_bodies: bool = False,
 ) -> Browser:
     """Attach to a running browser by port, ``http(s)://host:port`` or ``ws(s)://`` URL.
 
     The URL's query string and the headers are kept for every (re)connection and discovery
     request. ``stop()`` on the result only disconnects. ``tab_mode`` (``transport``,
-    deprecated): see :class:`Browser`. ``ping_interval`` (heartbeat: 5 s for another host,
-    off on loopback; 0: off), ``ca_file`` / ``ssl_context`` (TLS): see docs/remote.md.
+    deprecated), ``record`` and ``record_bodies``: see :class:`Browser`. ``ping_interval``
+    (heartbeat: 5 s for another host, off on loopback; 0: off), ``ca_file`` / ``ssl_context``
+    (TLS): see docs/remote.md.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it).
@@ -427,11 +442,10 @@ def connect(
             refused the credentials (the message names the HTTP status).
     """
     check_endpoint(endpoint)
-    browser = Browser(
-        endpoint, headers=headers, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
-        tab_mode=tab_mode, transport=transport, ping_interval=ping_interval, ca_file=ca_file,
-        ssl_context=ssl_context,
-    )
+    options: Dict[str, Any] = dict(dialog_policy=dialog_policy, connect_timeout=connect_timeout,
+                                   record=record, record_bodies=record_bodies)
+    options.update(ping_interval=ping_interval, ca_file=ca_file, ssl_context=ssl_context)
+    browser = Browser(endpoint, headers=headers, tab_mode=tab_mode, transport=transport, **options)
     browser.connection.connect()
     return browser
 
@@ -453,6 +467,11 @@ class Chrome(Browser):
         dialog_policy: default dialog policy for tabs (``None``, ``"accept"``, ``"dismiss"``).
         tab_mode: ``"sessions"`` or ``"sockets"`` (see :class:`Browser`).
         transport: deprecated (until 0.2) name of ``tab_mode``.
+        record, record_bodies, replay, replay_speed, replay_match: record the session into a
+            file, or replay one launching nothing (docs/testing.md; ``stop()`` checks its end).
+        pipe: talk CDP over ``--remote-debugging-pipe``: no TCP port at all (no other local
+            process can connect), tabs as sessions; a lost pipe is not reconnected. ``None``:
+            the ``SYNCDP_PIPE`` environment variable (``1``/``0``) with the sessions tab mode.
 
     Raises:
         InvalidCommand: an argument has the wrong type or value (the message names it);
@@ -473,32 +492,26 @@ class Chrome(Browser):
         connect_timeout: float = 10.0,
         tab_mode: Optional[str] = None,
         transport: Optional[str] = None,
+        record: Optional[str] = None, record_bodies: bool = False,
+        replay: Optional[str] = None, replay_speed: Optional[float] = None,
+        replay_match: Union[str, MatchFunction] = "params",
+        pipe: Optional[bool] = None,
     ) -> None:
         from syncdp.launcher import BrowserProcess, LaunchOptions
 
-        # Every option is checked here, before anything is launched (InvalidCommand names
-        # the bad one): the launch options by LaunchOptions, the others by Browser.
-        options = LaunchOptions(
-            binary_location=binary_location,
-            headless=headless,
-            arguments=cast(List[str], arguments),  # checked and made a list there
-            user_data_dir=user_data_dir,
-            window_size=window_size,
-            proxy=proxy,
-            start_timeout=start_timeout,
-        )
+        # Options are checked before anything is launched: by LaunchOptions, then Browser.
+        options = LaunchOptions(  # arguments: checked and made a list there
+            binary_location=binary_location, headless=headless, arguments=cast(List[str], arguments),
+            user_data_dir=user_data_dir, window_size=window_size, proxy=proxy, start_timeout=start_timeout)
         self._process = BrowserProcess(options)
         self._process_used = False  # start() launches a fresh BrowserProcess after the first
         self._start_lock = threading.Lock()
         # No endpoint before start(): ``connection`` raises a clear error until then.
-        super().__init__(
-            None,
-            dialog_policy=dialog_policy,
-            connect_timeout=connect_timeout,
-            tab_mode=tab_mode,
-            transport=transport,
-        )
+        super().__init__(None, dialog_policy=dialog_policy, connect_timeout=connect_timeout,
+                         tab_mode=tab_mode, transport=transport)
+        options.pipe = resolve_pipe(pipe, self.tab_mode)  # a pipe serves the sessions mode only
         self._viewport = options.window_size
+        self._run = RecordedRun(record, record_bodies, replay, replay_speed, replay_match, self.tab_mode)
 
     @property
     def process(self) -> Any:
@@ -508,9 +521,8 @@ class Chrome(Browser):
     @property
     def started(self) -> bool:
         """Whether the browser runs (started and not stopped)."""
-        return (
-            self._connection is not None and not self._stopped and self._process.is_running()
-        )
+        return self._connection is not None and not self._stopped and (
+            self._process.is_running() or self._run.replay is not None)
 
     def _unusable_reason(self) -> str:
         if self._stopped:
@@ -530,7 +542,7 @@ class Chrome(Browser):
             BrowserLaunchError: it did not start (the message has its stderr tail).
         """
         with self._start_lock:
-            if self._connection is not None and not self._stopped and self._process.is_running():
+            if self.started:
                 return self
             if self._process_used:
                 from syncdp.launcher import BrowserProcess
@@ -541,10 +553,15 @@ class Chrome(Browser):
                 self._process = BrowserProcess(self._process.options)
                 self._stopped = False  # until the launch succeeds: "not started"
             self._process_used = True
-            self._process.start()
+            if self._run.replay is None:
+                self._process.start()  # a replay launches nothing
             try:
-                self._endpoint = self._process.ws_url
-                connection = ConnectionHandler(self._endpoint, **self._link_options)
+                pipe = self._process.pipe if self._run.replay is None else self._run.open_replay()
+                self._endpoint = None if pipe is not None else self._process.ws_url
+                connection = ConnectionHandler(
+                    self._endpoint, record=self._run.recorder, open_transport=pipe,
+                    **self._link_options,
+                )
                 connection.hooks.set_protocol_provider(self._get_protocol)
                 connection.connect()
                 self._connection = connection
@@ -566,6 +583,7 @@ class Chrome(Browser):
         """
         with self._start_lock:
             self._stop_locked(timeout)
+            self._run.finish()  # the recording's end; a replay's commands never sent raise
 
     def _stop_locked(self, timeout: float) -> None:
         if self._process_used:

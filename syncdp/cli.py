@@ -208,7 +208,8 @@ def _check_browser_env(args: argparse.Namespace) -> None:
 def _browser(args: argparse.Namespace) -> Chrome:
     _check_browser_env(args)
     extra: List[str] = list(args.browser_arg or [])
-    return Chrome(binary_location=args.browser, arguments=extra, headless=not args.headful)
+    pipe = True if args.pipe else None  # None: the SYNCDP_PIPE default
+    return Chrome(binary_location=args.browser, arguments=extra, headless=not args.headful, pipe=pipe)
 
 
 @contextlib.contextmanager
@@ -352,6 +353,9 @@ def _add_browser_options(p: argparse.ArgumentParser, timeout_covers: str) -> Non
         help="extra browser flag, e.g. --browser-arg --disable-gpu (repeatable)",
     )
     group.add_argument("--headful", action="store_true", help="show a window")
+    group.add_argument(
+        "--pipe", action="store_true", help="talk to the browser over a pipe (no TCP port opened)"
+    )
     group.add_argument(
         "--timeout",
         action=_Seconds,

@@ -23,6 +23,7 @@ __all__ = [
     "SyncdpConnectionError",
     "ConnectFailedError",
     "ConnectionClosedError",
+    "PipeClosedError",
     "DiscoveryError",
     "BrowserNotFoundError",
     "BrowserLaunchError",
@@ -33,6 +34,7 @@ __all__ = [
     "ElementNotFoundError",
     "StaleElementError",
     "DialogOpenError",
+    "ReplayMismatchError",
 ]
 
 
@@ -205,6 +207,13 @@ class ConnectionClosedError(SyncdpConnectionError):
         super().__init__(text)
 
 
+class PipeClosedError(ConnectionClosedError):
+    """The browser's ``--remote-debugging-pipe`` has ended: a pipe cannot be re-opened.
+
+    Raised instead of reconnecting (start a new ``Chrome(pipe=True)``).
+    """
+
+
 class DiscoveryError(SyncdpConnectionError):
     """An HTTP discovery endpoint (``/json/version``, ``/json/list``, ...) failed."""
 
@@ -374,3 +383,32 @@ class DialogOpenError(SyncdpError):
             "%sa JavaScript %s dialog is open (%r); call handle_dialog() first"
             % (what, dialog_type, dialog_message)
         )
+
+
+class ReplayMismatchError(SyncdpError):
+    """A replayed session did something its recording does not hold.
+
+    Raised by a replay transport (:mod:`syncdp.transports.replay`) for a command the
+    recording has no match for (at the position it was sent, or past the recording's end),
+    and when the replay is closed with recorded commands never sent.
+
+    Attributes:
+        method: the command sent (or, for commands left over, the first one never sent).
+        position: its 1-based position among the commands of the replay.
+        nearest: ``"#N Method"``, the closest recorded command, or ``None``.
+        diff: how the parameters differ from the nearest one (lines), or ``""``.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        position: int,
+        message: str,
+        nearest: Optional[str] = None,
+        diff: str = "",
+    ) -> None:
+        self.method = method
+        self.position = position
+        self.nearest = nearest
+        self.diff = diff
+        super().__init__(message)

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Sequence
+from typing import Callable, Iterator, List, Sequence, Tuple
 
 import pytest
 
@@ -254,14 +254,25 @@ def test_tests_without_its_fixtures_launch_no_browser(
     result.assert_outcomes(passed=1)
 
 
+@needs_chromium
+def test_syncdp_pipe_runs_the_browser_fixture_on_a_pipe(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_pipe="""
+        def test_on_a_pipe(browser, tab):
+            assert browser.process.options.pipe is True
+            assert browser.process.pipe is not None
+            assert tab.execute_script("6 * 7") == 42
+        """
+    )
+    suite.runpytest(*PLUGIN, "--syncdp-pipe").assert_outcomes(passed=1)
+
+
 # -- options and marker errors ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--syncdp-pipe"], "--syncdp-pipe needs syncdp.Chrome(pipe=...)"),
-        (["--syncdp-record-mode=once"], "not available in this version of syncdp yet"),
         (["--syncdp-record-mode=sometimes"], "invalid choice: 'sometimes'"),
         (["-o", "syncdp_browser_scope=forever"], "syncdp_browser_scope must be one of"),
     ],
@@ -288,7 +299,7 @@ def test_bad_marker_arguments_fail_the_test_naming_the_argument(suite: pytest.Py
         def test_typo(tab):
             pass
 
-        @pytest.mark.syncdp(record_mode="once")
+        @pytest.mark.syncdp(record_mode="sometimes")
         def test_record(tab):
             pass
         """
@@ -298,7 +309,83 @@ def test_bad_marker_arguments_fail_the_test_naming_the_argument(suite: pytest.Py
     output = result.stdout.str()
     assert "InvalidCommand: @pytest.mark.syncdp: viewport must be (width, height)" in output
     assert "unknown argument(s) headles" in output
-    assert "record_mode='once': recording and replaying CDP sessions is not available" in output
+    assert "record_mode must be one of none, once, all, new, got 'sometimes'" in output
+
+
+# -- record and replay --------------------------------------------------------------------
+
+RECORDED_SITE = """
+import pytest
+
+PAGE = ("data:text/html,<title>Hello</title>"
+        "<button onclick='window.n = (window.n || 0) + 1'>go</button>")
+
+def test_click(tab, cdp_recording):
+    tab.go_to(PAGE)
+    assert tab.title == "Hello"
+    tab.query("button").click()
+    assert tab.execute_script("return window.n") == CLICKS
+    assert cdp_recording.name == "test_click.cdp.jsonl.gz"
+
+@pytest.mark.syncdp(record_mode="all", viewport=(400, 300))
+def test_marker_mode(tab):
+    assert tab.execute_script("return [innerWidth, innerHeight]") == [400, 300]
+"""
+
+
+def _hide_browsers(monkeypatch: pytest.MonkeyPatch, directory: Path) -> Tuple[Path, Path]:
+    """No browser on PATH nor in SYNCDP_BROWSER; a fake one that leaves a marker if run."""
+    marker = directory / "a-browser-was-launched"
+    fake = directory / "fake-chromium"
+    fake.write_text("#!/bin/sh\ntouch '%s'\nexit 1\n" % marker)
+    fake.chmod(0o755)
+    names = ("chromium", "chromium-browser", "google-chrome", "chrome")
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+            if d and not any(os.path.exists(os.path.join(d, n)) for n in names)]
+    monkeypatch.setenv("PATH", os.pathsep.join(kept))
+    monkeypatch.delenv("SYNCDP_BROWSER", raising=False)
+    return fake, marker
+
+
+@needs_chromium
+@pytest.mark.integration
+def test_record_mode_once_records_and_none_replays_with_no_browser(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    suite.makepyfile(test_site=RECORDED_SITE.replace("CLICKS", "1"))
+    recordings = suite.path / "cdp_recordings" / "test_site"
+    result = suite.runpytest(*PLUGIN, "--syncdp-record-mode=once")
+    result.assert_outcomes(passed=2)
+    assert sorted(p.name for p in recordings.iterdir()) == [
+        "test_click.cdp.jsonl.gz", "test_marker_mode.cdp.jsonl.gz"]
+
+    fake, marker = _hide_browsers(monkeypatch, tmp_path)
+    # test_marker_mode says record_mode="all": it alone needs a browser, deselected here.
+    result = suite.runpytest(*PLUGIN, "--syncdp-record-mode=none", "--syncdp-browser=%s" % fake,
+                             "-k", "test_click")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert not marker.exists(), "the replay launched a browser"
+
+    # The test changed (two clicks): "new" fails it on the first command the recording lacks
+    # and deletes the recording, so that the next run records it again.
+    suite.makepyfile(test_site=RECORDED_SITE.replace("CLICKS", "1").replace(
+        'tab.go_to(PAGE)', 'tab.go_to(PAGE + "<p>changed")'))
+    result = suite.runpytest(*PLUGIN, "--syncdp-record-mode=new", "-k", "test_click")
+    result.assert_outcomes(failed=1, deselected=1)
+    assert "ReplayMismatchError: Page.navigate (command #" in result.stdout.str()
+    assert not (recordings / "test_click.cdp.jsonl.gz").exists()
+    assert not marker.exists()
+
+
+def test_record_mode_none_without_a_recording_fails_the_test_saying_how_to_record(
+    suite: pytest.Pytester,
+) -> None:
+    suite.makepyfile(test_new="def test_new(tab):\n    pass\n")
+    result = suite.runpytest(*PLUGIN, "--syncdp-record-mode=none")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "no CDP recording at" in output and "--syncdp-record-mode=once" in output
+    assert not (suite.path / "cdp_recordings" / "test_new").exists()
 
 
 # -- failure artifacts --------------------------------------------------------------------

@@ -36,7 +36,12 @@ from syncdp.connection.events import EXITING, EXITING_MESSAGE, WAIT_SLICE
 from syncdp.connection.reconnect import Dispatcher, replay
 from syncdp.connection.router import Route, Router, truncate
 from syncdp.connection.validation import command_error
-from syncdp.exceptions import CommandTimeoutError, ConnectionClosedError, InvalidCommand
+from syncdp.exceptions import (
+    CommandTimeoutError,
+    ConnectionClosedError,
+    InvalidCommand,
+    ReplayMismatchError,
+)
 from syncdp.transports import TransportClosed, redact_url
 
 __all__ = ["ConnectionCore", "DISCONNECTED_EVENT", "Link"]
@@ -267,6 +272,10 @@ class ConnectionCore:
             wire_logger.debug("-> %s", truncate(payload))
         try:
             link.transport.send(payload)
+        except ReplayMismatchError:
+            # A replay refusing this one command: the wire itself is fine.
+            self.commands.remove_pending_command(command_id)
+            raise
         except Exception as exc:
             self.commands.remove_pending_command(command_id)
             link.transport.abort()  # let the reader notice and tear down

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import ssl
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from syncdp import discovery
-from syncdp._types import Transport, WsAddressResolver, WsConnector
+from syncdp._types import Transport, TransportOpener, WsAddressResolver, WsConnector
 from syncdp.connection.core import DISCONNECTED_EVENT, ConnectionCore, Link
 from syncdp.connection.endpoint import EventExpectation, Number, _Endpoint
 from syncdp.connection.router import Route
@@ -25,6 +26,7 @@ from syncdp.connection.targets import ATTACHED_EVENT, SessionRoute, Targets
 from syncdp.connection.validation import check_timeout
 from syncdp.exceptions import InvalidCommand, SyncdpError
 from syncdp.transports import as_transport, connect_websocket, redact_url
+from syncdp.transports.recording import Recorder
 
 if TYPE_CHECKING:  # pragma: no cover
     from syncdp.protocol import Protocol
@@ -81,7 +83,8 @@ class ConnectionHandler(_Endpoint):
 
     Args:
         connection_port: the DevTools port of a local browser, an ``http://host:port``
-            endpoint, or a ``ws://`` / ``wss://`` websocket URL used as is.
+            endpoint, or a ``ws://`` / ``wss://`` websocket URL used as is. ``None`` with
+            ``open_transport``.
         page_id: ``'browser'`` for the browser-level endpoint, or a target id for that
             target's own endpoint (``/devtools/page/<id>`` on the same host and port).
         ws_address_resolver: maps a port to the browser websocket URL (the default asks
@@ -107,11 +110,23 @@ class ConnectionHandler(_Endpoint):
             closes its socket at once; ``0``: off.
         ca_file: a PEM file of the CA to trust for ``https://`` / ``wss://`` endpoints.
         ssl_context: an ``ssl.SSLContext`` for them instead (not with ``ca_file``).
+        record: write every message both ways into this file (JSON lines, redacted; see
+            :mod:`syncdp.transports.recording`), or a :class:`~syncdp.transports.recording.Recorder`.
+        record_bodies: with ``record``, keep long ``Fetch``/``Network`` bodies (else hashed).
+        open_transport: a :data:`~syncdp._types.TransportOpener` for a wire that is not reached by HTTP
+            discovery (a ``--remote-debugging-pipe``, a recording): the connection runs on
+            what it returns, and ``.cdp`` takes the protocol from ``Browser.getVersion`` plus
+            the caches or the pinned descriptor. ``connection_port``, ``ws_address_resolver``,
+            ``ws_connector`` and ``headers`` are then not used: give ``connection_port=None``.
+
+    Raises:
+        InvalidCommand: a bad ``connection_port`` or ``page_id``; both or neither of
+            ``connection_port`` and ``open_transport``.
     """
 
     def __init__(
         self,
-        connection_port: Union[int, str],
+        connection_port: Union[int, str, None],
         page_id: str = "browser",
         ws_address_resolver: WsAddressResolver = discovery.get_browser_ws_address,
         ws_connector: WsConnector = connect_websocket,
@@ -123,8 +138,22 @@ class ConnectionHandler(_Endpoint):
         ping_interval: Optional[float] = None,
         ca_file: Optional[str] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
+        record: Union[str, "os.PathLike[str]", Recorder, None] = None,
+        record_bodies: bool = False,
+        open_transport: Optional[TransportOpener] = None,
     ) -> None:
-        connection_port = _check_port(connection_port)
+        if open_transport is None:
+            connection_port = _check_port(connection_port)
+        elif connection_port is not None:
+            raise InvalidCommand(
+                "give connection_port or open_transport, not both (got connection_port=%r)"
+                % (connection_port,)
+            )
+        elif not callable(open_transport):
+            raise InvalidCommand(
+                "open_transport must be a callable returning a Transport, got %r" % (open_transport,)
+            )
+        self._open_transport_fn = open_transport
         self._ping_interval = _check_ping_interval(ping_interval)
         self._ssl_context = discovery.make_ssl_context(ca_file, ssl_context)
         if not isinstance(page_id, str) or not page_id:
@@ -136,6 +165,11 @@ class ConnectionHandler(_Endpoint):
         self._connect_timeout = float(check_timeout(connect_timeout, "connect_timeout") or 10.0)
         self._headers = dict(headers) if headers else None
         self._network_logs_limit = network_logs_limit
+        self._recorder: Optional[Recorder] = None
+        if isinstance(record, Recorder):
+            self._recorder = record
+        elif record is not None:
+            self._recorder = Recorder(record, record_bodies=record_bodies)
         routes: Dict[str, SessionRoute] = {}
         core = ConnectionCore(
             self._open_transport,
@@ -205,8 +239,20 @@ class ConnectionHandler(_Endpoint):
         return self._core.ensure_connected()
 
     def _open_transport(self) -> Tuple[Transport, str]:
+        transport, url = self._open_wire()
+        if self._recorder is not None:  # record=: every message both ways into the file
+            transport = self._recorder.wrap(transport)
+        return transport, url
+
+    def _open_wire(self) -> Tuple[Transport, str]:
+        if self._open_transport_fn is not None:
+            transport = self._open_transport_fn()
+            return transport, str(getattr(transport, "label", None) or type(transport).__name__)
+        port = self._connection_port
+        if port is None:  # pragma: no cover - __init__ requires one without open_transport
+            raise InvalidCommand("connection_port is required without open_transport")
         url = discovery.resolve_ws_url(
-            self._connection_port,
+            port,
             self._page_id,
             self._ws_address_resolver,
             timeout=self._connect_timeout,
@@ -233,10 +279,13 @@ class ConnectionHandler(_Endpoint):
         return as_transport(connected, interval or None), url
 
     def _load_protocol(self) -> "Protocol":
-        from syncdp.protocol import load_browser_protocol
+        from syncdp.protocol import load_browser_protocol, load_transport_protocol
 
+        port = self._connection_port
+        if port is None:  # open_transport: Browser.getVersion and the caches, no HTTP
+            return load_transport_protocol(self._cdp_send, timeout=self._connect_timeout)
         return load_browser_protocol(
-            self._connection_port,
+            port,
             self._cdp_send,
             headers=self._headers,
             timeout=self._connect_timeout,
@@ -299,6 +348,8 @@ class ConnectionHandler(_Endpoint):
         The handler can be used again afterwards: like a new one, it connects lazily.
         """
         self._core.close()
+        if self._recorder is not None:
+            self._recorder.close()  # a later connection appends to it
         # Sessions kept for a lazy re-attach after a loss end here too.
         self._targets.end_all("the connection was closed by close()")
 

@@ -1,13 +1,15 @@
 """BrowserProcess: launch a browser, wait for its DevTools endpoint, stop it with no leftovers.
 
 It knows processes, not CDP (like chromedp's ``allocate.go``): it hands back a port and a
-browser websocket URL; :mod:`syncdp.browser` connects to them.
+browser websocket URL, or with ``pipe=True`` the two ends of a ``--remote-debugging-pipe``
+(as a :class:`~syncdp.transports.pipe.PipeOpener`); :mod:`syncdp.browser` connects to them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 import weakref
@@ -26,6 +28,7 @@ from syncdp.launcher.profile import (
     read_active_port,
     remove_tree,
 )
+from syncdp.transports.pipe import PipeOpener
 
 __all__ = ["BrowserProcess"]
 
@@ -44,8 +47,10 @@ class _State:
         temp_profile: bool,
         tail: StderrTail,
         thread: threading.Thread,
+        pipe: PipeOpener | None,
     ) -> None:
         self.child = child
+        self.pipe = pipe  # pipe=True: our ends, until the connection takes them
         self.profile = profile
         self.temp_profile = temp_profile
         self.tail = tail
@@ -120,6 +125,8 @@ def _shutdown(state: _State, grace: float, reason: str, closing: bool = False) -
         clean_singleton(state.profile, child.pid)
         if state.temp_profile:
             remove_tree(state.profile)
+        if state.pipe is not None:
+            state.pipe.discard()  # the fds, if no connection took them
         state.done = True
         logger.info("browser pid %s stopped (exit code %s)", child.pid, child.returncode)
 
@@ -134,26 +141,131 @@ def _browser_env(options: LaunchOptions) -> dict[str, str]:
     return env
 
 
-def _spawn_browser(binary: str, options: LaunchOptions) -> tuple[BrowserChild, str, bool]:
-    """(the spawned child, its profile directory, whether that profile is temporary).
+def _spawn_browser(
+    binary: str, options: LaunchOptions
+) -> tuple[BrowserChild, str, bool, tuple[int, int] | None]:
+    """(the spawned child, its profile directory, whether that profile is temporary, and
+    with ``options.pipe`` our ends of its pipe: (read end of the pipe out of the browser,
+    write end of the pipe into it)).
 
-    A temporary profile is removed again if the spawn fails.
+    A temporary profile (and the pipe) is removed again if the spawn fails.
     """
     temp_profile = options.user_data_dir is None
     if options.user_data_dir is None:
         profile = make_temp_profile()
     else:
         profile = os.path.abspath(os.path.expanduser(options.user_data_dir))
+    ours: tuple[int, int] | None = None
+    theirs: tuple[int, int] | None = None
     try:
         command = build_command(binary, options, profile)
         if not temp_profile:
             prepare_profile(profile)
-        child = spawn(binary, command, _browser_env(options), profile, temp_profile)
+        if options.pipe:
+            into_read, into_write = os.pipe()
+            out_read, out_write = os.pipe()
+            ours, theirs = (out_read, into_write), (into_read, out_write)
+        child = spawn(binary, command, _browser_env(options), profile, temp_profile, theirs)
     except BaseException:
         if temp_profile:
             remove_tree(profile)
+        for fd in ours or ():
+            os.close(fd)
         raise
-    return child, profile, temp_profile
+    finally:
+        for fd in theirs or ():  # the browser has them now: EOF for us once it exits
+            os.close(fd)
+    return child, profile, temp_profile, ours
+
+
+# Answered by the browser once its DevTools pipe runs (the connection's ids start at 1).
+_PIPE_PROBE = b'{"id":0,"method":"Browser.getVersion"}\0'
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    poller = select.poll()  # not select(): fds >= 1024 are fine
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000) + 1)))
+
+
+def _check_alive(binary: str, state: _State, deadline: float, timeout: float) -> float:
+    """Raise :class:`BrowserLaunchError` if the browser could not run, exited or timed
+    out (the process tree is stopped first); else the seconds left."""
+    child, tail = state.child, state.tail
+    exited = child.poll()  # also collects the pid and a spawn error from the watchdog
+    if child.spawn_error is not None:
+        _shutdown(state, 0.0, "")
+        raise BrowserLaunchError(
+            f"cannot execute {binary}: {child.spawn_error}", stderr_tail=tail.text()
+        )
+    if exited:
+        _shutdown(state, 0.0, "")  # reaps and joins stderr: the tail is complete
+        if child.pid is None:
+            raise BrowserLaunchError(
+                "the launcher watchdog failed before starting the browser",
+                stderr_tail=tail.text(),
+            )
+        hint = " (is the profile already in use by another browser?)" if child.returncode == 0 else ""
+        raise BrowserLaunchError(
+            f"browser {binary} exited before publishing its DevTools endpoint{hint}",
+            returncode=child.returncode,
+            stderr_tail=tail.text(),
+        )
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        _shutdown(state, 0.0, "")
+        raise BrowserLaunchError(
+            f"browser {binary} timed out after {timeout:g}s without publishing its "
+            "DevTools endpoint",
+            stderr_tail=tail.text(),
+        )
+    return remaining
+
+
+def _wait_endpoint(binary: str, state: _State, timeout: float) -> tuple[int, str]:
+    """The port and path the browser published (``DevToolsActivePort`` or its stderr)."""
+    child, tail = state.child, state.tail
+    deadline = time.monotonic() + timeout
+    while True:
+        child.poll()
+        found = read_active_port(state.profile)
+        if found is None and tail.endpoint is not None:
+            found = parse_ws_url(tail.endpoint)  # fallback: "DevTools listening on"
+        if found is not None and child.pid is not None:
+            return found  # (the watchdog may report the pid just after the endpoint)
+        remaining = _check_alive(binary, state, deadline, timeout)
+        # Short slices: DevToolsActivePort cannot be waited on. Before stderr EOF, wake
+        # early on the "DevTools listening" line; after it, on the watchdog's exit report.
+        if tail.changed.is_set():
+            child.wait_exit(min(0.05, remaining))
+        else:
+            tail.changed.wait(min(0.05, remaining))
+
+
+def _wait_pipe(binary: str, state: _State, fds: tuple[int, int], timeout: float) -> None:
+    """Return once the browser answers a ``Browser.getVersion`` on its pipe: the pipe's
+    ``DevToolsActivePort`` (it writes nothing before it is asked)."""
+    read_fd, write_fd = fds
+    try:
+        os.write(write_fd, _PIPE_PROBE)  # far below the pipe's buffer: never blocks
+    except OSError:  # EPIPE: it exited already (reported below)
+        pass
+    deadline = time.monotonic() + timeout
+    received = b""
+    while b"\0" not in received or state.child.pid is None:
+        remaining = _check_alive(binary, state, deadline, timeout)
+        if b"\0" not in received and _readable(read_fd, min(0.05, remaining)):
+            data = os.read(read_fd, 65536)
+            if not data:  # EOF: it exited (its exit status follows)
+                state.child.wait_exit(min(2.0, max(remaining, 0.0)))
+                _check_alive(binary, state, deadline, timeout)
+            received += data
+        elif b"\0" in received:
+            state.child.wait_exit(min(0.05, remaining))  # the pid report is on its way
+    answer, _, rest = received.partition(b"\0")
+    if rest:  # nothing is enabled yet, so nothing else can come: say so if it did
+        logger.warning("dropped %d unexpected bytes after the pipe probe's answer", len(rest))
+    logger.debug("pipe probe answered: %.200r", answer)
 
 
 # -- the public class --------------------------------------------------------------------------
@@ -178,6 +290,7 @@ class BrowserProcess:
         self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
         self._port: int | None = None
         self._ws_url: str | None = None
+        self._ready = False  # the endpoint (port or pipe) answered
 
     def __repr__(self) -> str:
         state = (
@@ -185,23 +298,35 @@ class BrowserProcess:
             if self.is_running()
             else ("stopped" if self._state is not None else "not started")
         )
-        return f"<BrowserProcess pid={self.pid} port={self._port} {state}>"
+        where = "pipe" if self.options.pipe else f"port={self._port}"
+        return f"<BrowserProcess pid={self.pid} {where} {state}>"
 
     # -- properties
 
+    def _no_port(self) -> RuntimeError:
+        if self.options.pipe:
+            return RuntimeError("the browser talks over a pipe (pipe=True): it has no DevTools port")
+        return RuntimeError("the browser has not been started")
+
     @property
     def port(self) -> int:
-        """The DevTools port the browser chose (after :meth:`start`)."""
+        """The DevTools port the browser chose (after :meth:`start`; not with ``pipe``)."""
         if self._port is None:
-            raise RuntimeError("the browser has not been started")
+            raise self._no_port()
         return self._port
 
     @property
     def ws_url(self) -> str:
         """The browser websocket URL, ``ws://127.0.0.1:PORT/devtools/browser/<id>``."""
         if self._ws_url is None:
-            raise RuntimeError("the browser has not been started")
+            raise self._no_port()
         return self._ws_url
+
+    @property
+    def pipe(self) -> PipeOpener | None:
+        """With ``pipe=True``, after :meth:`start`: opens the transport on the browser's pipe
+        (once: the connection's ``open_transport``); otherwise ``None``."""
+        return self._state.pipe if self._state is not None and self._ready else None
 
     @property
     def pid(self) -> int | None:
@@ -242,7 +367,7 @@ class BrowserProcess:
         state = self._state
         return (
             state is not None
-            and self._port is not None
+            and self._ready
             and not state.stopping
             and not state.child.poll()
             and not is_dying(state.child.pid)
@@ -272,10 +397,11 @@ class BrowserProcess:
             options = self.options
             options.validate()  # its attributes may have changed since it was made
             binary = find_browser(options.binary_location)
-            child, profile, temp_profile = _spawn_browser(binary, options)
+            child, profile, temp_profile, pipe_fds = _spawn_browser(binary, options)
             tail = StderrTail()
             thread = stderr_thread(child.stderr, tail)
-            state = _State(child, profile, temp_profile, tail, thread)
+            pipe = PipeOpener(*pipe_fds, label="pipe:%s" % profile) if pipe_fds else None
+            state = _State(child, profile, temp_profile, tail, thread, pipe)
             self._state = state
             # The finalizer holds ``state`` only: nothing in it refers back to ``self``.
             self._finalizer = weakref.finalize(
@@ -287,68 +413,21 @@ class BrowserProcess:
             )
             try:
                 thread.start()
-                port, path = self._wait_endpoint(binary, state, options.start_timeout)
+                if pipe_fds is not None:
+                    _wait_pipe(binary, state, pipe_fds, options.start_timeout)
+                    where = "a pipe"
+                else:
+                    port, path = _wait_endpoint(binary, state, options.start_timeout)
+                    self._port, self._ws_url = port, f"ws://127.0.0.1:{port}{path}"
+                    where = f"127.0.0.1:{port}"
             except BaseException:
                 self._finalizer.detach()
                 _shutdown(state, 0.0, "")
                 raise
-            self._port = port
-            self._ws_url = f"ws://127.0.0.1:{port}{path}"
+            self._ready = True
             logger.info(
-                "launched %s (pid %s), DevTools on 127.0.0.1:%d, profile %s",
-                binary,
-                child.pid,
-                port,
-                profile,
+                "launched %s (pid %s), DevTools on %s, profile %s", binary, child.pid, where, profile
             )
-
-    @staticmethod
-    def _wait_endpoint(binary: str, state: _State, timeout: float) -> tuple[int, str]:
-        child, tail = state.child, state.tail
-        deadline = time.monotonic() + timeout
-        while True:
-            exited = child.poll()  # also collects the pid and a spawn error from the watchdog
-            found = read_active_port(state.profile)
-            if found is None and tail.endpoint is not None:
-                found = parse_ws_url(tail.endpoint)  # fallback: "DevTools listening on"
-            if found is not None and child.pid is not None:
-                return found  # (the watchdog may report the pid just after the endpoint)
-            if child.spawn_error is not None:
-                _shutdown(state, 0.0, "")
-                raise BrowserLaunchError(
-                    f"cannot execute {binary}: {child.spawn_error}", stderr_tail=tail.text()
-                )
-            if exited:
-                _shutdown(state, 0.0, "")  # reaps and joins stderr: the tail is complete
-                if child.pid is None:
-                    raise BrowserLaunchError(
-                        "the launcher watchdog failed before starting the browser",
-                        stderr_tail=tail.text(),
-                    )
-                hint = (
-                    " (is the profile already in use by another browser?)"
-                    if child.returncode == 0
-                    else ""
-                )
-                raise BrowserLaunchError(
-                    f"browser {binary} exited before publishing its DevTools endpoint{hint}",
-                    returncode=child.returncode,
-                    stderr_tail=tail.text(),
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _shutdown(state, 0.0, "")
-                raise BrowserLaunchError(
-                    f"browser {binary} timed out after {timeout:g}s without publishing its "
-                    "DevTools endpoint",
-                    stderr_tail=tail.text(),
-                )
-            # Short slices: DevToolsActivePort cannot be waited on. Before stderr EOF, wake
-            # early on the "DevTools listening" line; after it, on the watchdog's exit report.
-            if tail.changed.is_set():
-                child.wait_exit(min(0.05, remaining))
-            else:
-                tail.changed.wait(min(0.05, remaining))
 
     def stop(self, timeout: float = 5.0, *, closing: bool = False) -> None:
         """Stop the browser: SIGTERM its process group, wait up to ``timeout`` s, SIGKILL.

@@ -62,7 +62,7 @@ _RESERVED_FLAGS = {
     "--remote-debugging-port": "syncdp always uses --remote-debugging-port=0 and reads the "
     "chosen port back",
     "--remote-debugging-address": "syncdp always binds DevTools to 127.0.0.1",
-    "--remote-debugging-pipe": "syncdp connects over a websocket, not a pipe",
+    "--remote-debugging-pipe": "use the pipe option (Chrome(pipe=True)) instead",
     "--user-data-dir": "use the user_data_dir option instead",
 }
 
@@ -149,6 +149,8 @@ class LaunchOptions:
         start_timeout: seconds to wait for the DevTools endpoint.
         no_sandbox: add ``--no-sandbox``; ``None`` adds it only when running as root.
         env: extra environment variables for the browser, merged over ``os.environ``.
+        pipe: speak CDP over ``--remote-debugging-pipe`` (the browser's fds 3 and 4)
+            instead of a port: no TCP socket is opened at all.
 
     Every option is checked when the object is made and again by
     :meth:`BrowserProcess.start <syncdp.launcher.BrowserProcess.start>`: a wrong type or
@@ -165,6 +167,7 @@ class LaunchOptions:
     start_timeout: float = 20.0
     no_sandbox: bool | None = None
     env: dict[str, str] | None = None
+    pipe: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -180,6 +183,7 @@ class LaunchOptions:
         self.binary_location = check_optional_path(self.binary_location, "binary_location")
         self.user_data_dir = check_optional_path(self.user_data_dir, "user_data_dir")
         check_bool(self.headless, "headless")
+        check_bool(self.pipe, "pipe")
         if self.no_sandbox is not None:
             check_bool(self.no_sandbox, "no_sandbox")
         self.arguments = check_arguments(self.arguments)
@@ -248,11 +252,13 @@ def build_command(binary: str, options: LaunchOptions, profile: str) -> list[str
     """
     defaults, extra = _defaults_merged(options.arguments)
     command = [binary, *defaults]
-    command += [
+    if options.pipe:  # CDP on fds 3 (in) and 4 (out): no port, nothing listening
+        command.append("--remote-debugging-pipe")
+    else:
         # Port 0: the kernel picks a free port and Chrome writes it to DevToolsActivePort.
         # Never --remote-allow-origins=*: syncdp's websocket sends no Origin header.
-        "--remote-debugging-port=0",
-        "--remote-debugging-address=127.0.0.1",
+        command += ["--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1"]
+    command += [
         # Always an explicit profile: Chrome 136+ ignores remote debugging on the default one.
         f"--user-data-dir={profile}",
         f"--crash-dumps-dir={os.path.join(profile, 'crashpad')}",

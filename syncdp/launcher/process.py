@@ -157,13 +157,18 @@ class WatchdogChild(BrowserChild):
         env: dict[str, str],
         profile: str,
         temp_profile: bool,
+        pipe_fds: tuple[int, int] | None = None,
     ) -> None:
+        # The browser's ends of a --remote-debugging-pipe: the watchdog moves them to the
+        # browser's fds 3 and 4 (see syncdp.launcher.watchdog).
+        pipe_args = ["--pipe", "%d,%d" % pipe_fds] if pipe_fds is not None else []
         self._helper = subprocess.Popen(
             [
                 python,
                 "-I",  # neither the script's directory nor site-packages on sys.path
                 "-S",
                 _WATCHDOG_PATH,
+                *pipe_args,
                 "temp" if temp_profile else "keep",
                 profile,
                 *argv,
@@ -173,6 +178,7 @@ class WatchdogChild(BrowserChild):
             stderr=subprocess.PIPE,
             env=env,
             close_fds=True,
+            pass_fds=pipe_fds or (),
             # Its own session: Ctrl-C and SIGHUP for the owner's terminal do not reach it.
             start_new_session=True,
         )
@@ -375,17 +381,32 @@ class DirectChild(BrowserChild):
 
 
 def spawn(
-    binary: str, command: list[str], env: dict[str, str], profile: str, temp_profile: bool
+    binary: str,
+    command: list[str],
+    env: dict[str, str],
+    profile: str,
+    temp_profile: bool,
+    pipe_fds: tuple[int, int] | None = None,
 ) -> BrowserChild:
     """Spawn the browser, through the watchdog where a Python interpreter is usable.
 
+    Args:
+        pipe_fds: the browser's ends of a ``--remote-debugging-pipe`` (the read end of the
+            pipe into it, the write end of the pipe out of it): they become its fds 3 and 4.
+
     Raises:
-        BrowserLaunchError: the executable (or the watchdog's interpreter) cannot be run.
+        BrowserLaunchError: the executable (or the watchdog's interpreter) cannot be run;
+            ``pipe_fds`` without a watchdog (which is what puts them at fds 3 and 4).
     """
     python = usable_python()
+    if python is None and pipe_fds is not None:
+        raise BrowserLaunchError(
+            "pipe=True needs the launcher watchdog (POSIX and a Python interpreter on disk) "
+            "to hand the browser its pipe: use a DevTools port (pipe=False) here"
+        )
     try:
         if python is not None:
-            return WatchdogChild(python, command, env, profile, temp_profile)
+            return WatchdogChild(python, command, env, profile, temp_profile, pipe_fds)
         if os.name == "posix":
             logger.warning(
                 "no Python interpreter for the launcher watchdog: the browser "

@@ -2,10 +2,13 @@
 
 Run by path, never imported for its work::
 
-    python -I -S .../syncdp/launcher/watchdog.py MODE PROFILE BROWSER_ARGV...
+    python -I -S .../syncdp/launcher/watchdog.py [--pipe R,W] MODE PROFILE BROWSER_ARGV...
 
 (see :mod:`syncdp.launcher.process` for the process layout). MODE is ``temp`` (remove
-PROFILE if the owner dies) or ``keep``. It reads one byte from stdin, the owner's pipe:
+PROFILE if the owner dies) or ``keep``. ``--pipe R,W``: the inherited fds R (the read end of
+the pipe into the browser) and W (the write end of the pipe out of it) become the browser's
+fds 3 and 4 for ``--remote-debugging-pipe``; the watchdog keeps no copy, so the owner sees
+EOF when the browser exits. It reads one byte from stdin, the owner's pipe:
 
 * ``q``: the owner has stopped the browser itself; SIGKILL what is left of the group, reap
   everything and exit without touching the profile;
@@ -223,8 +226,27 @@ def _wait_for_owner() -> bytes:
     return command
 
 
+def _install_pipe(spec: str) -> tuple[int, ...]:
+    """Move the inherited pipe ends ``"R,W"`` to fds 3 and 4; the fds to pass on."""
+    import fcntl  # POSIX only (Windows has no watchdog): not at import time
+
+    ends = [int(fd) for fd in spec.split(",")]
+    # Above 9 first: R or W may be 3 or 4 already (dup2 onto it would close the other).
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in ends]
+    for fd in ends:
+        os.close(fd)
+    for target, fd in zip((3, 4), high):
+        os.dup2(fd, target)
+        os.close(fd)
+    return (3, 4)
+
+
 def main(argv: list[str]) -> int:
-    """Run the watchdog: ``argv`` is ``[MODE, PROFILE, BROWSER_ARGV...]``; returns the exit code."""
+    """Run the watchdog: ``argv`` is ``[--pipe R,W] MODE PROFILE BROWSER_ARGV...``; returns
+    the exit code."""
+    pass_fds: tuple[int, ...] = ()
+    if argv[0] == "--pipe":
+        pass_fds, argv = _install_pipe(argv[1]), argv[2:]
     mode, profile, browser_argv = argv[0], argv[1], argv[2:]
     _become_subreaper()
     try:
@@ -233,10 +255,14 @@ def main(argv: list[str]) -> int:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
         _report("error %s" % exc)
         return 1
+    finally:
+        for fd in pass_fds:  # only the browser holds its pipe ends: EOF when it exits
+            os.close(fd)
     # Only the browser's processes hold the stderr pipe now: the owner sees EOF when they end.
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)

@@ -21,6 +21,8 @@ __all__ = [
     "check_endpoint",
     "check_headers",
     "check_options",
+    "check_transport_mode",
+    "resolve_pipe",
     "resolve_tab_mode",
     "warn_deprecated",
 ]
@@ -123,3 +125,37 @@ def check_options(dialog_policy: object, connect_timeout: object) -> None:
             "dialog_policy must be None, 'accept' or 'dismiss', got %r" % (dialog_policy,)
         )
     check_seconds(connect_timeout, "connect_timeout")
+
+
+def check_transport_mode(endpoint: object, tab_mode: str) -> None:
+    """A browser on ``open_transport`` has no endpoint and only one wire for its tabs."""
+    if endpoint is not None:
+        raise InvalidCommand(
+            "give endpoint or open_transport, not both (got endpoint=%r)" % (endpoint,)
+        )
+    if tab_mode != "sessions":
+        raise InvalidCommand(
+            "tab_mode=%r needs a DevTools port (each tab its own websocket); a browser on "
+            "one wire (a pipe) has its tabs as sessions: use tab_mode='sessions'" % (tab_mode,)
+        )
+
+
+def resolve_pipe(pipe: object, tab_mode: str) -> bool:
+    """``Chrome(pipe=...)``, or with ``None`` the ``SYNCDP_PIPE`` environment variable
+    (``1``/``0``; it only applies with the sessions tab mode, the one a pipe can serve).
+
+    Raises:
+        InvalidCommand: not a bool, a bad ``SYNCDP_PIPE``, or ``pipe=True`` with sockets.
+    """
+    if pipe is None:
+        value = os.environ.get("SYNCDP_PIPE", "").strip().lower()
+        if value not in ("", "0", "1", "false", "true", "no", "yes"):
+            raise InvalidCommand(
+                "the SYNCDP_PIPE environment variable must be 1 or 0, got %r" % (value,)
+            )
+        return value in ("1", "true", "yes") and tab_mode == "sessions"
+    if not isinstance(pipe, bool):
+        raise InvalidCommand("pipe must be True or False, got %r" % (pipe,))
+    if pipe:
+        check_transport_mode(None, tab_mode)
+    return pipe

@@ -81,7 +81,9 @@ from syncdp.protocol.loader import (
     clear_protocol_cache,
     load_browser_protocol,
     load_protocol,
+    load_transport_protocol,
     pinned_protocol,
+    protocol_for_version,
 )
 from syncdp.protocol.model import (
     CommandSender,
@@ -104,6 +106,8 @@ __all__ = [
     "load_protocol",
     "load_browser_protocol",
     "pinned_protocol",
+    "load_transport_protocol",
+    "protocol_for_version",
     "clear_protocol_cache",
     "check_event_name",
     "protocol_of",

@@ -39,6 +39,8 @@ __all__ = [
     "CACHE_ENV",
     "load_protocol",
     "load_browser_protocol",
+    "load_transport_protocol",
+    "protocol_for_version",
     "pinned_protocol",
     "clear_protocol_cache",
 ]
@@ -108,7 +110,8 @@ def load_browser_protocol(
     finds its own protocol in the caches (and, failing that, gets the pinned one).
 
     Args:
-        endpoint: the port or URL the connection was made to.
+        endpoint: the port or URL the connection was made to (a connection without one,
+            a pipe: :func:`load_transport_protocol`).
         send: sends a command on that connection (``Browser.getVersion``, for a websocket
             URL only), as :class:`CommandSender`.
         headers: HTTP headers for the discovery requests (with the URL's query string).
@@ -124,6 +127,47 @@ def load_browser_protocol(
     if isinstance(endpoint, str) and endpoint.lower().startswith(("ws://", "wss://")):
         version = send("Browser.getVersion", None, timeout)  # keys the caches without HTTP
     return load_protocol(endpoint, headers=headers, timeout=timeout, version=version, ssl_context=ssl_context)
+
+
+def load_transport_protocol(send: CommandSender, *, timeout: float = 10.0) -> Protocol:
+    """The protocol of the browser that ``send`` talks to over a wire without HTTP discovery
+    (``--remote-debugging-pipe``, a recording): ``Browser.getVersion``, then
+    :func:`protocol_for_version`. Never makes an HTTP request.
+
+    Raises:
+        SyncdpError: ``Browser.getVersion`` failed (a connection or command error).
+        ProtocolUnavailableError: the pinned descriptor is unreadable.
+    """
+    return protocol_for_version(send("Browser.getVersion", None, timeout))
+
+
+def protocol_for_version(
+    version: Mapping[str, Any], cache_dir: Optional[str] = None
+) -> Protocol:
+    """The protocol of a browser reached without HTTP discovery (``--remote-debugging-pipe``).
+
+    From the memory cache, else the disk cache (``cache_dir``, default
+    ``$SYNCDP_PROTOCOL_CACHE``), else the pinned descriptor (logged, as for a ``ws://``
+    endpoint without ``/json/protocol``).
+
+    Args:
+        version: the result of ``Browser.getVersion`` (it keys the caches).
+        cache_dir: on-disk cache directory.
+    """
+    key = cache_key(version)
+    if cache_dir is None:
+        cache_dir = os.environ.get(CACHE_ENV) or None
+    if key is not None:
+        with _cache_lock:
+            cached = _memory_cache.get(key)
+        if cached is None and cache_dir:
+            cached = _disk_load(cache_dir, key)
+            if cached is not None:
+                with _cache_lock:
+                    cached = _memory_cache.setdefault(key, cached)
+        if cached is not None:
+            return cached
+    return _pinned_fallback("a connection without HTTP discovery", "no HTTP endpoint", key)
 
 
 def load_protocol(
@@ -261,7 +305,7 @@ def _parse_endpoint(endpoint: Union[int, str]) -> Tuple[str, int, str, bool]:
     return host, port, "https" if secure else "http", scheme in ("ws", "wss")
 
 
-def _pinned_fallback(where: str, reason: BaseException, key: Optional[str]) -> Protocol:
+def _pinned_fallback(where: str, reason: object, key: Optional[str]) -> Protocol:
     try:
         protocol = pinned_protocol()
     except (OSError, ValueError) as exc:

@@ -12,8 +12,19 @@ Fixtures
     ``context``: a :class:`~syncdp.pytest_plugin.browser_context.BrowserContext` per test: cookies,
     storage and cache isolated from every other test; closed after the test.
     ``tab``: a new :class:`~syncdp.Tab` in that context.
-    ``cdp_recording``: the test's recording file, ``None`` while tests run live (recording
-    and replaying are not available yet: ``--syncdp-record-mode`` says so).
+    ``cdp_recording``: the test's recording file while recording or replaying, else ``None``.
+
+Record and replay (``--syncdp-record-mode`` or ``@pytest.mark.syncdp(record_mode=...)``,
+vcrpy's modes): a test using ``context``/``tab`` gets a browser of its own, recorded into
+(or replayed from, launching nothing) ``<test dir>/cdp_recordings/<module>/<test>.cdp.jsonl.gz``:
+
+* ``none``: replay only; a test without a recording fails (nothing is ever recorded);
+* ``once``: replay the recording if there is one, else record one;
+* ``new``: as ``once``, and a recording the test no longer matches (a
+  ``ReplayMismatchError``) is deleted, so the next run records it anew;
+* ``all``: record every test again (live), replacing its recording.
+
+A recording is kept only when its test passed. The ``browser`` fixture itself always runs live.
 
 Options: see ``pytest --help`` (group "syncdp") and docs/testing.md.
 """
@@ -22,8 +33,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import re
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Generator, Iterator, Optional, Tuple, cast
@@ -37,16 +49,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from syncdp.pytest_plugin.browser_context import BrowserContext
     from syncdp.tab import Tab
 
-__all__ = ["RECORD_MODES", "SCOPES", "Settings", "MarkerOptions", "marker_options"]
+__all__ = ["RECORD_MODES", "SCOPES", "Settings", "MarkerOptions", "marker_options", "recording_path"]
 
 RECORD_MODES = ("none", "once", "all", "new")
 SCOPES = ("session", "package", "module", "class", "function")
 DEFAULT_ARTIFACTS = "syncdp-artifacts"
 MARKER_FIELDS = ("headless", "viewport", "record_mode")
-_UNAVAILABLE_RECORDING = (
-    "recording and replaying CDP sessions is not available in this version of syncdp yet: "
-    "run the tests live (without --syncdp-record-mode or record_mode=)"
-)
+RECORDINGS_DIR = "cdp_recordings"
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class MarkerOptions:
 
 _SETTINGS = pytest.StashKey[Settings]()
 _CONTEXT = pytest.StashKey["BrowserContext"]()
+_CALL_ERROR = pytest.StashKey[Optional[BaseException]]()  # the test's own failure, if any
 
 
 # -- options ------------------------------------------------------------------------------
@@ -87,7 +97,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--syncdp-pipe", action="store_true", default=False,
                     help="talk to the browser over --remote-debugging-pipe, not a websocket")
     group.addoption("--syncdp-record-mode", choices=RECORD_MODES, default=None,
-                    help="record CDP sessions or replay them (not available yet)")
+                    help="record CDP sessions or replay them: none (replay only), once (replay, "
+                         "or record when missing), new (as once; a stale recording is deleted), "
+                         "all (record again)")
     group.addoption("--syncdp-artifacts", metavar="DIR", default=None,
                     help="where failing tests' screenshots and CDP messages go "
                          "(default: ini syncdp_artifacts, else %s/)" % DEFAULT_ARTIFACTS)
@@ -113,8 +125,6 @@ def _read_settings(config: pytest.Config) -> Settings:
             "syncdp_browser_scope must be one of %s, got %r" % (", ".join(SCOPES), scope)
         )
     record_mode = config.getoption("syncdp_record_mode")
-    if record_mode is not None:
-        raise pytest.UsageError("--syncdp-record-mode=%s: %s" % (record_mode, _UNAVAILABLE_RECORDING))
     pipe = bool(config.getoption("syncdp_pipe"))
     if pipe and not _chrome_accepts("pipe"):
         raise pytest.UsageError(
@@ -243,10 +253,13 @@ def context(request: pytest.FixtureRequest) -> Iterator["BrowserContext"]:
 
     settings = _settings(request.config)
     marker = marker_options(request.node)
-    if marker.record_mode is not None:
-        raise SyncdpError("record_mode=%r: %s" % (marker.record_mode, _UNAVAILABLE_RECORDING))
+    mode = marker.record_mode or settings.record_mode
     with ExitStack() as stack:
-        if marker.headless is not None and marker.headless != settings.headless:
+        if mode is not None:
+            headless = settings.headless if marker.headless is None else marker.headless
+            own = stack.enter_context(_recorded_browser(request, settings, headless, mode))
+            created = BrowserContext(own, viewport=marker.viewport)
+        elif marker.headless is not None and marker.headless != settings.headless:
             own = stack.enter_context(_launch(settings, marker.headless))
             created = BrowserContext(own, viewport=marker.viewport)
         else:
@@ -266,10 +279,56 @@ def tab(context: "BrowserContext") -> "Tab":
 
 
 @pytest.fixture
-def cdp_recording() -> Optional[Path]:
-    """The test's CDP recording file; ``None`` while the test runs live (always, for now:
-    recording and replaying are not available yet)."""
-    return None
+def cdp_recording(request: pytest.FixtureRequest) -> Optional[Path]:
+    """The test's CDP recording file while it is recorded or replayed (``record_mode``),
+    ``None`` while it runs live."""
+    if (marker_options(request.node).record_mode or _settings(request.config).record_mode) is None:
+        return None
+    return recording_path(request.node)
+
+
+def recording_path(node: pytest.Item) -> Path:
+    """``<test dir>/cdp_recordings/<module>/<test>.cdp.jsonl.gz`` for a test item."""
+    module = Path(str(node.path))
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", node.name).strip("-") or "test"
+    return module.parent / RECORDINGS_DIR / module.stem / ("%s.cdp.jsonl.gz" % name)
+
+
+@contextmanager
+def _recorded_browser(
+    request: pytest.FixtureRequest, settings: Settings, headless: bool, mode: str
+) -> Iterator["Chrome"]:
+    """The test's own browser: replaying its recording, or recording one (kept if it passes)."""
+    from syncdp.browser import Chrome
+    from syncdp.exceptions import ReplayMismatchError
+
+    path = recording_path(request.node)
+    if mode == "all" or (mode in ("once", "new") and not path.exists()):
+        partial = path.with_name(".partial-" + path.name)  # (still .gz: compressed)
+        pipe: Dict[str, Any] = {"pipe": True} if settings.pipe else {}
+        with Chrome(settings.browser_path, headless=headless, record=str(partial), **pipe) as recording:
+            yield recording
+        if request.node.stash.get(_CALL_ERROR, None) is None and partial.exists():
+            os.replace(partial, path)  # only a passing test's recording is worth replaying
+        else:
+            partial.unlink()
+        return
+    if not path.exists():
+        raise SyncdpError(
+            "no CDP recording at %s, and record_mode=none never records one: run once with "
+            "--syncdp-record-mode=once to record it" % path
+        )
+    try:
+        with Chrome(replay=str(path), headless=headless) as replayed:
+            yield replayed
+    except ReplayMismatchError:  # recorded commands never sent
+        if mode == "new":
+            path.unlink()
+        if request.node.stash.get(_CALL_ERROR, None) is None:
+            raise
+        return  # the test failed already: that failure is the news
+    if mode == "new" and isinstance(request.node.stash.get(_CALL_ERROR, None), ReplayMismatchError):
+        path.unlink()  # the test changed: the next run records it again
 
 
 # -- failure artifacts --------------------------------------------------------------------
@@ -291,6 +350,8 @@ def pytest_runtest_makereport(
     context and its last CDP messages, and name them in a "syncdp artifacts" report section."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    if call.when == "call":
+        item.stash[_CALL_ERROR] = call.excinfo.value if call.excinfo is not None else None
     context_ = item.stash.get(_CONTEXT, None)
     if context_ is None or not report.failed or call.when == "teardown":
         return

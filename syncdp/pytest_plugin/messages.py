@@ -11,8 +11,11 @@ secret is ever held, written or shown:
 * cookie values: the ``value`` of every dict shaped like a cookie (a ``name`` and a
   ``value`` next to a ``domain``, ``path``, ``url``, ``expires``... field), as in
   ``Network.getCookies``, ``Storage.setCookies`` or ``associatedCookies``;
+* URL query parameters that look like credentials (``token``, ``api_key``, ``sig``...);
 * strings longer than :data:`STRING_LIMIT` characters (screenshot data, page sources) are
   cut, with their length kept.
+
+The rules are the recordings' (:mod:`syncdp.transports.recording`), shared.
 
 Add a header name to :data:`SENSITIVE_HEADERS` (lower case) to redact it too.
 """
@@ -21,73 +24,39 @@ from __future__ import annotations
 
 import collections
 import json
-import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Deque, Dict, List, Optional, Set
+from typing import Any, Deque, Dict, List, Optional
+
+from syncdp.transports.recording import REDACTED, SENSITIVE_HEADERS, redact_value
 
 __all__ = ["CdpMessageLog", "redact", "SENSITIVE_HEADERS", "REDACTED", "STRING_LIMIT"]
 
-REDACTED = "[redacted]"
 STRING_LIMIT = 2000
-SENSITIVE_HEADERS: Set[str] = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
-"""Header names (lower case) whose values are never recorded; add to it to redact more."""
-
-# A dict with "name" and "value" and one of these is a cookie (CDP's Cookie/CookieParam).
-_COOKIE_FIELDS = frozenset(
-    {"domain", "path", "url", "expires", "httpOnly", "secure", "sameSite", "session", "size"}
-)
 
 
-def _header_line(match: "re.Match[str]") -> str:
-    name = match.group(1)
-    return "%s: %s" % (name, REDACTED) if name.lower() in SENSITIVE_HEADERS else match.group(0)
-
-
-_HEADER_LINE = re.compile(r"(?m)^([A-Za-z0-9-]+):[^\r\n]*")
-
-
-def _redact_string(text: str, key: Optional[str]) -> str:
-    if key == "headersText":
-        text = _HEADER_LINE.sub(_header_line, text)
-    if len(text) > STRING_LIMIT:
-        return "%s... [%d chars]" % (text[:STRING_LIMIT], len(text))
-    return text
-
-
-def _redact_dict(value: Dict[str, Any]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for key, item in value.items():
-        if isinstance(key, str) and key.lower() in SENSITIVE_HEADERS and isinstance(item, str):
-            out[key] = REDACTED
-        else:
-            out[key] = redact(item, key)
-    name = value.get("name")
-    if "value" in value and isinstance(name, str) and (
-        name.lower() in SENSITIVE_HEADERS or not _COOKIE_FIELDS.isdisjoint(value)
-    ):
-        out["value"] = REDACTED
-    return out
+def _cut(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _cut(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cut(item) for item in value]
+    if isinstance(value, str) and len(value) > STRING_LIMIT:
+        return "%s... [%d chars]" % (value[:STRING_LIMIT], len(value))
+    return value
 
 
 def redact(value: Any, key: Optional[str] = None) -> Any:
     """A copy of the JSON value ``value`` with secrets replaced by ``"[redacted]"``.
 
+    The recordings' redaction (:func:`syncdp.transports.recording.redact_value`: headers,
+    cookies, credential query parameters), then strings cut at :data:`STRING_LIMIT`.
+
     Args:
         value: a CDP message or part of one (never modified).
         key: the dict key ``value`` was found under (``"headersText"`` is raw header text).
-
-    Returns:
-        The redacted copy (see the module's docstring for what is redacted).
     """
-    if isinstance(value, dict):
-        return _redact_dict(value)
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    if isinstance(value, str):
-        return _redact_string(value, key)
-    return value
+    return _cut(redact_value(value, key))
 
 
 class CdpMessageLog:

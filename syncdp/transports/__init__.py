@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from syncdp._types import Transport
 from syncdp.transports.base import TransportClosed, redact_url
+from syncdp.transports.pipe import PipeOpener, PipeTransport
 from syncdp.transports.websocket import (
     WebSocketClientTransport,
     WebSocketTransport,
@@ -17,6 +18,8 @@ from syncdp.transports.websocket import (
 )
 
 __all__ = [
+    "PipeOpener",
+    "PipeTransport",
     "Transport",
     "TransportClosed",
     "WebSocketClientTransport",

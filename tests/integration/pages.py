@@ -336,3 +336,13 @@ class CountingServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+def port_of(browser: Any) -> int:
+    """The DevTools port of a launched ``Chrome``, for a test that needs a second client;
+    skips the test when the browser runs on a pipe (``SYNCDP_PIPE=1``: it has no port)."""
+    import pytest
+
+    if browser.process.options.pipe:
+        pytest.skip("needs a DevTools port for a second client; this browser runs on a pipe")
+    return int(browser.process.port)

@@ -17,6 +17,7 @@ import pytest
 
 import syncdp
 from pages import (
+    port_of,
     DOWNLOAD_BODY,
     DOWNLOAD_NAME,
     PAGES,
@@ -95,7 +96,7 @@ def test_context_manager_and_get_page() -> None:
 
 def test_get_page_attaches_to_one_page_only() -> None:
     """connect() to a browser with many tabs: get_page() must not attach to all of them."""
-    with Chrome() as owner:
+    with Chrome(pipe=False) as owner:  # a second client needs its port
         for _ in range(3):
             owner.new_tab()
         other = syncdp.connect(owner.process.port, tab_mode="sessions")
@@ -244,7 +245,7 @@ def test_browser_on_target_created(browser: Chrome, server: LocalServer) -> None
 def test_connect_attaches_and_stop_only_disconnects(
     browser: Chrome, server: LocalServer, form: str
 ) -> None:
-    port = browser.process.port
+    port = port_of(browser)
     endpoint = {
         "port": port,
         "http": "http://127.0.0.1:%d" % port,

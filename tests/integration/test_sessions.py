@@ -13,6 +13,8 @@ from syncdp import ATTACHED_EVENT, Chrome, ConnectionHandler, Session
 from syncdp.exceptions import TargetClosedError, TargetCrashedError
 from syncdp.localserver import LocalServer
 
+from pages import port_of
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
@@ -210,7 +212,7 @@ def test_dedicated_worker_console_through_its_session(
 
 
 def test_reconnect_reattaches_an_attached_session(browser: Chrome) -> None:
-    conn = ConnectionHandler(browser.process.port)
+    conn = ConnectionHandler(port_of(browser))
     try:
         target = conn.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = conn.attach(target)
@@ -229,7 +231,7 @@ def test_reconnect_reattaches_an_attached_session(browser: Chrome) -> None:
 
 
 def test_session_of_a_target_gone_while_disconnected_fails_clearly(browser: Chrome) -> None:
-    conn = ConnectionHandler(browser.process.port)
+    conn = ConnectionHandler(port_of(browser))
     try:
         target = conn.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = conn.attach(target)

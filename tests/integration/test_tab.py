@@ -15,6 +15,7 @@ import pytest
 
 import syncdp
 from pages import (
+    port_of,
     DATA_JSON,
     PAGES,
     TALL_HEIGHT,
@@ -502,7 +503,7 @@ def test_tab_closed_by_another_client_fails_a_pending_call_fast(
     """The pending call fails with TargetClosedError, not ConnectionClosedError: the tab's
     socket first receives Inspector.detached ("Render process gone."), which fails it."""
     tab = browser.new_tab()
-    other = syncdp.connect(browser.process.port)
+    other = syncdp.connect(port_of(browser))
     outcome: Dict[str, Any] = {}
 
     def pending() -> None:

@@ -16,7 +16,7 @@ from syncdp.exceptions import (
     TargetClosedError,
 )
 
-from pages import needs_chromium
+from pages import needs_chromium, port_of
 
 pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(60)]
 
@@ -75,7 +75,7 @@ def test_a_closed_tab_is_not_listed_again(browser: Chrome) -> None:
 
 
 def test_tabs_of_a_stopped_connection_say_so(browser: Chrome) -> None:
-    other = syncdp.connect(browser.process.port, tab_mode=browser.tab_mode)
+    other = syncdp.connect(port_of(browser), tab_mode=browser.tab_mode)
     tab = other.new_tab()
     assert tab.execute_script("1 + 1") == 2
     other.stop()

@@ -1,0 +1,211 @@
+"""The pipe transport: CDP over ``--remote-debugging-pipe`` (what ``Chrome(pipe=True)`` uses).
+
+The browser reads commands from its fd 3 and writes answers and events to its fd 4, each
+message a JSON text ended by a NUL byte (puppeteer's ``PipeTransport.ts``, chromedp's
+``allocate.go``). No port is opened, no HTTP, no frame masking, and the browser exits once
+the pipe into it closes.
+
+:class:`PipeTransport` holds this process's two ends: it writes each message with one
+``os.write`` loop under a send lock, and its ``receive`` reads in 1 MiB chunks and splits on
+NUL (a partial tail waits for the next read), so one read hands the reader thread a batch.
+A closed pipe cannot be opened again: :class:`PipeOpener` hands the transport out once and
+refuses a reconnection with :class:`~syncdp.exceptions.PipeClosedError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+from typing import List, Optional, Union, cast
+
+from syncdp.exceptions import PipeClosedError
+from syncdp.transports.base import TransportClosed
+
+__all__ = ["PipeOpener", "PipeTransport", "REOPEN_REFUSED"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1024 * 1024
+
+REOPEN_REFUSED = "a pipe cannot be re-opened: start a new Chrome"
+"""The message of the :class:`~syncdp.exceptions.PipeClosedError` a reconnection raises."""
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class PipeTransport:
+    """The wire over a pair of pipe fds, NUL-terminated JSON messages both ways.
+
+    ``send`` may be called from any thread (a lock keeps whole messages together);
+    ``receive`` only from the connection's reader thread. ``abort`` wakes a blocked
+    ``receive`` through a self-pipe (closing an fd does not wake a thread reading it).
+
+    Args:
+        read_fd: this process's read end of the pipe out of the browser (its fd 4).
+        write_fd: this process's write end of the pipe into the browser (its fd 3).
+        label: the name logs and ``ConnectionHandler.ws_url`` show.
+
+    The transport owns both fds from now on: they are closed when the wire ends.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int, label: str = "pipe") -> None:
+        self.label = label
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+        # Non-blocking reads: a busy pipe costs one read per batch; only an empty one polls
+        # (on the pipe and on the self-pipe that abort() writes to).
+        os.set_blocking(read_fd, False)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._poller = select.poll()
+        self._poller.register(read_fd, select.POLLIN)
+        self._poller.register(self._wake_read, select.POLLIN)
+        self._partial: List[bytes] = []  # the start of a message whose NUL has not come yet
+        self._send_lock = threading.Lock()
+        # Guards the self-pipe's fds: abort() may run in any thread, after the reader ended.
+        self._wake_lock = threading.Lock()
+        self._ended: Optional[TransportClosed] = None  # raised by every later receive()
+
+    def __repr__(self) -> str:
+        return "<PipeTransport %s read_fd=%d write_fd=%d>" % (self.label, self._read_fd, self._write_fd)
+
+    def send(self, message: str) -> None:
+        """Write one message and its NUL (any thread).
+
+        Raises:
+            TransportClosed: the pipe into the browser is closed (by :meth:`close`).
+            OSError: the write failed (``BrokenPipeError``: the browser has exited).
+        """
+        data = message.encode("utf-8") + b"\0"
+        with self._send_lock:
+            fd = self._write_fd
+            if fd < 0:
+                raise TransportClosed(None, None, "the pipe into the browser is closed")
+            written = os.write(fd, data)
+            if written < len(data):  # a message larger than the pipe's buffer
+                view = memoryview(data)
+                while written < len(data):
+                    written += os.write(fd, view[written:])
+
+    def receive(self) -> List[Union[str, bytes]]:
+        """Block for the next messages: every whole one the next read brings in.
+
+        Raises:
+            TransportClosed: the browser closed its end (it exited), or :meth:`abort` was
+                called; every later call raises it too. The fds are released then.
+        """
+        if self._ended is not None:
+            raise self._ended
+        read_fd = self._read_fd
+        partial = self._partial
+        while True:
+            try:
+                chunk = os.read(read_fd, _CHUNK)
+            except BlockingIOError:
+                self._wait_readable()
+                continue
+            except OSError as exc:
+                raise self._end("the pipe from the browser failed (%s)" % exc) from exc
+            if not chunk:
+                if partial:
+                    dropped = sum(map(len, partial))
+                    logger.warning("the pipe ended inside a message (%d bytes dropped)", dropped)
+                raise self._end("the browser closed its end of the pipe (it exited)")
+            if b"\0" not in chunk:
+                partial.append(chunk)  # joined once, when its NUL comes: no quadratic copy
+                continue
+            if partial:
+                partial.append(chunk)
+                chunk = b"".join(partial)
+                partial.clear()
+            parts = chunk.split(b"\0")
+            tail = parts.pop()
+            if tail:
+                partial.append(tail)
+            if b"" in parts:
+                parts = [part for part in parts if part]
+            if parts:
+                return cast(List[Union[str, bytes]], parts)
+
+    def _wait_readable(self) -> None:
+        for fd, _events in self._poller.poll():
+            if fd == self._wake_read:
+                raise self._end("the pipe transport was aborted")
+
+    def _end(self, detail: str) -> TransportClosed:
+        """Remember how the wire ended and release every fd (reader thread only)."""
+        error = TransportClosed(None, None, detail)
+        self._ended = error
+        _close_fd(self._read_fd)
+        with self._send_lock:
+            write_fd, self._write_fd = self._write_fd, -1
+        if write_fd >= 0:
+            _close_fd(write_fd)
+        with self._wake_lock:
+            wake_read, wake_write = self._wake_read, self._wake_write
+            self._wake_read = self._wake_write = -1
+        _close_fd(wake_read)
+        _close_fd(wake_write)
+        return error
+
+    def close(self) -> None:
+        """Close the pipe into the browser: it exits, its end closes, ``receive`` raises."""
+        with self._send_lock:
+            fd, self._write_fd = self._write_fd, -1
+        if fd >= 0:
+            _close_fd(fd)
+
+    def abort(self) -> None:
+        """Wake a blocked ``receive`` at once (any thread, idempotent)."""
+        with self._wake_lock:
+            if self._wake_write < 0:
+                return  # the reader has ended already
+            try:
+                os.write(self._wake_write, b"!")
+            except OSError:  # full (woken already)
+                pass
+
+
+class PipeOpener:
+    """The ``open_transport`` of a launched browser's pipe: opens it once.
+
+    The connection calls it to connect and again to reconnect; a pipe cannot be re-opened,
+    so the second call raises :class:`~syncdp.exceptions.PipeClosedError`.
+
+    Args:
+        read_fd: this process's read end of the pipe out of the browser.
+        write_fd: this process's write end of the pipe into the browser.
+        label: the transport's name in logs.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int, label: str = "pipe") -> None:
+        self._fds: Optional[tuple[int, int]] = (read_fd, write_fd)
+        self._label = label
+        self._lock = threading.Lock()
+
+    def __call__(self) -> PipeTransport:
+        """The transport on the pipe (it owns the fds from then on).
+
+        Raises:
+            PipeClosedError: called again (a reconnection), or after :meth:`discard`.
+        """
+        with self._lock:
+            fds, self._fds = self._fds, None
+        if fds is None:
+            raise PipeClosedError(REOPEN_REFUSED)
+        return PipeTransport(fds[0], fds[1], self._label)
+
+    def discard(self) -> None:
+        """Close the fds if no transport took them (the browser was never connected)."""
+        with self._lock:
+            fds, self._fds = self._fds, None
+        if fds is not None:
+            _close_fd(fds[0])
+            _close_fd(fds[1])
