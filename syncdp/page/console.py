@@ -9,7 +9,7 @@ import logging
 import threading
 from typing import Any, Callable, Deque, Dict, List, Set
 
-from syncdp.exceptions import JavaScriptError, SyncdpError
+from syncdp.exceptions import InvalidCommand, JavaScriptError, SyncdpError
 from syncdp.page.core import PageCore
 from syncdp.page.evaluation import Evaluator
 from syncdp.page.values import js_exception, remote_value
@@ -176,7 +176,7 @@ class Console:
     def on_console(self, callback: Callable[[ConsoleMessage], Any]) -> int:
         """See ``Tab.on_console``."""
         if not callable(callback):
-            raise TypeError("callback must be callable, got %r" % (callback,))
+            raise InvalidCommand("callback must be callable, got %r" % (callback,))
 
         def deliver(event: Dict[str, Any]) -> Any:
             return callback(self.message_of(event.get("params") or {}))
@@ -186,7 +186,7 @@ class Console:
     def on_page_error(self, callback: Callable[[JavaScriptError], Any]) -> int:
         """See ``Tab.on_page_error``."""
         if not callable(callback):
-            raise TypeError("callback must be callable, got %r" % (callback,))
+            raise InvalidCommand("callback must be callable, got %r" % (callback,))
 
         def deliver(event: Dict[str, Any]) -> Any:
             details = (event.get("params") or {}).get("exceptionDetails") or {}

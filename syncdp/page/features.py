@@ -155,7 +155,7 @@ class PageFeatures:
             The callback id, for :meth:`remove_callback`.
 
         Raises:
-            TypeError: ``callback`` is not callable.
+            InvalidCommand: ``callback`` is not callable.
             TargetClosedError: the tab is closed.
         """
         return self._console().on_console(callback)
