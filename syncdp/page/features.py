@@ -146,7 +146,8 @@ class PageFeatures:
 
     def on_console(self, callback: Callable[[ConsoleMessage], Any]) -> int:
         """Call ``callback(message)`` (a :class:`ConsoleMessage`) for every ``console.*``
-        call of the page, on the dispatcher thread.
+        call of the page (its main frame and same-process frames; an out-of-process
+        frame logs to its own target, ``Frame.session``), on the dispatcher thread.
 
         syncdp enables the Runtime domain while such callbacks exist (counted with the
         other helpers that need it; disabled with the last one unless you enabled it).
