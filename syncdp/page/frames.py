@@ -86,6 +86,14 @@ class FrameCore(PageCore):
         super().__init__(tab_core.host, tab_core.target_id, connection)
         self._tab_core = tab_core
         self._context = context  # () -> Optional[int]: None evaluates in the target's main frame
+        # PageCore's reader hooks watch the tab, which the tab's own core does already (and a
+        # frame's session ends with its target): a frame lives briefly, and hooks held weakly
+        # are not pruned, so its own are taken out again at once.
+        hooks = connection.hooks
+        hooks.remove_reader_hook("Inspector.detached", self._on_detached)
+        hooks.remove_reader_hook("Inspector.targetCrashed", self._on_crashed)
+        hooks.remove_reader_hook("Inspector.targetReloadedAfterCrash", self._on_new_renderer)
+        hooks.remove_reader_hook("Page.frameNavigated", self._on_frame_navigated)
 
     @property
     def dialog_policy(self) -> Optional[str]:
@@ -101,6 +109,15 @@ class FrameCore(PageCore):
         """Whether the tab, or the frame's own session, ended."""
         own = isinstance(self.connection, Session) and self.connection.detached
         return own or self._tab_core.closed
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the tab's renderer crashed."""
+        return self._tab_core.crashed
+
+    def check_not_crashed(self, method: str) -> None:
+        """The tab's crash check (a crashed out-of-process frame ends its session)."""
+        self._tab_core.check_not_crashed(method)
 
     def prepare(self) -> None:
         """The tab's set-up (an out-of-process frame's session needs none)."""
