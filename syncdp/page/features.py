@@ -131,8 +131,10 @@ class PageFeatures:
 
         Raises:
             InvalidCommand: a bad ``timeout`` (``None``: no limit).
+            TargetClosedError: the tab is closed.
             EventTimeoutError: (leaving the block) no popup opened in time.
         """
+        self._core.check_open("Tab.expect_popup")
         opener = self.target_id
 
         def opened_here(info: Dict[str, Any]) -> bool:

@@ -171,13 +171,16 @@ class Waiter:
             left_ms = 2**31 - 1 if left is None else max(1, int(left * 1000))
             try:
                 page = self._page_object()
-                value = self._evaluator.call_function_on(
-                    page,
-                    declaration,
-                    list(args(left_ms)),
-                    by_value=by_value,
-                    timeout=None if left is None else left + 30,
-                )
+                try:
+                    value = self._evaluator.call_function_on(
+                        page,
+                        declaration,
+                        list(args(left_ms)),
+                        by_value=by_value,
+                        timeout=None if left is None else left + 30,
+                    )
+                finally:
+                    self._evaluator.release_quietly(page)
             except ExecutionContextDestroyedError:
                 logger.debug("%s: the page navigated, waiting on the new one", what)
                 self._retry.wait(0.05)

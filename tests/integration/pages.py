@@ -345,7 +345,7 @@ class CountingServer:
 FRAME_INNER = """<!doctype html>
 <html><head><meta charset="utf-8"><title>inner</title>
 <style>body { margin: 0; } #b { position: absolute; left: 20px; top: 30px; width: 120px;
-  height: 40px; } #i { position: absolute; left: 20px; top: 90px; width: 120px; }</style></head>
+  height: 40px; border: 0; background: rgb(10, 200, 30); } #i { position: absolute; left: 20px; top: 90px; width: 120px; }</style></head>
 <body><button id="b" type="button" onclick="window.clicks = (window.clicks || 0) + 1">press</button>
 <input id="i" type="text" value=""><p class="item">one</p><p class="item">two</p>
 <script>window.frameMarker = "marker of " + location.host;</script></body></html>

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator, List
 
 import pytest
-from pages import needs_chromium, wait_until
+from pages import needs_chromium, png_pixel, png_size, wait_until
 from syncdp import Chrome, Frame, InvalidCommand, Session, Tab
 from syncdp.localserver import LocalServer
 from tabkit import browser, site, tab
@@ -96,6 +96,15 @@ def test_frame_offset_is_the_iframe_content_box_in_the_page(framed: Tab) -> None
     # left 40 + 5px border; top 10 + 5px border (styles of pages.FRAME_OUTER).
     assert _frame(framed, "same").offset() == (45.0, 15.0)
     assert _frame(framed, "cross").offset() == (400.0, 10.0)
+
+
+@pytest.mark.parametrize("name", ["same", "cross"])
+def test_a_frame_elements_screenshot_shows_that_element(framed: Tab, name: str) -> None:
+    shot = _frame(framed, name).query("#b").take_screenshot()
+    assert png_size(shot) == (120, 40)
+    # The button's green (a hovered button may be shaded a little), not the page around it.
+    red, green, blue = png_pixel(shot, 60, 20)
+    assert red < 40 and green > 150 and blue < 60, (red, green, blue)
 
 
 def test_frame_lookup_by_name_or_url_and_its_bad_arguments(framed: Tab) -> None:
