@@ -6,7 +6,7 @@ from typing import Iterator, List
 
 import pytest
 from pages import needs_chromium, png_pixel, png_size, wait_until
-from syncdp import Chrome, Frame, InvalidCommand, Session, Tab
+from syncdp import Chrome, Frame, InvalidCommand, Session, SyncdpError, Tab
 from syncdp.localserver import LocalServer
 from tabkit import browser, site, tab
 
@@ -128,3 +128,21 @@ def test_a_page_without_iframes_has_only_its_main_frame(browser: Chrome, site: L
         assert frames[0].query("#first").text == "first"
     finally:
         tab.close()
+
+
+def test_a_same_process_frame_that_navigates_runs_scripts_in_its_new_document(
+    framed: Tab, site: LocalServer
+) -> None:
+    framed.execute_script("document.querySelector('iframe[name=same]').src = '/second'")
+
+    def moved() -> bool:
+        frame = framed.frame(name="same")
+        if frame is None or not frame.url.endswith("/second"):
+            return False
+        try:
+            return frame.execute_script("document.title") == "second"
+        except SyncdpError:  # its new document's context is not announced yet
+            return False
+
+    wait_until(moved, 20, "the frame never showed /second")
+    assert _frame(framed, "same").query("#second").text == "second"

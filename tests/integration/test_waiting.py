@@ -205,3 +205,16 @@ def test_history_bad_timeout(tab: Tab) -> None:
         tab.back(timeout=0)
     with pytest.raises(InvalidCommand, match="timeout"):
         tab.forward(timeout="1")  # type: ignore[arg-type]
+
+
+def test_waits_from_several_threads_at_once(tab: Tab, site: LocalServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    tab.go_to(site.url("/delayed"))
+    with ThreadPoolExecutor(4) as pool:
+        functions = [pool.submit(tab.wait_for_function, "window.go && %d" % n, timeout=20)
+                     for n in range(1, 4)]
+        element = pool.submit(tab.wait_for_selector, "#late", timeout=20)
+        tab.execute_script("addLater(100); setTimeout(() => { window.go = true; }, 100); 1")
+        assert [f.result(30) for f in functions] == [1, 2, 3]
+        assert element.result(30).text == "arrived late"  # type: ignore[union-attr]
