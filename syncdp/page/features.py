@@ -237,6 +237,10 @@ class PageFeatures:
         """Wait until the page's main frame reached ``state``: ``"load"``,
         ``"domcontentloaded"`` or ``"networkidle"`` (returns at once if it has already).
 
+        It is the state of the document shown now: for the page a click is about to load,
+        use ``with tab.expect_event("Page.frameNavigated"):`` around the click first, or
+        wait for something of the new page (:meth:`wait_for_selector`).
+
         Raises:
             InvalidCommand: a bad ``state`` or ``timeout``.
             EventTimeoutError: not reached within ``timeout``.
