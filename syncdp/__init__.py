@@ -45,6 +45,8 @@ from syncdp.exceptions import (
     TargetClosedError,
     TargetCrashedError,
 )
+from syncdp.page.console import ConsoleMessage
+from syncdp.page.frames import Frame
 from syncdp.screenshot import Pdf, Screenshot
 from syncdp.tab import Tab
 
@@ -58,6 +60,8 @@ __all__ = [
     "connect",
     "Tab",
     "Element",
+    "Frame",
+    "ConsoleMessage",
     "Screenshot",
     "Pdf",
     "ConnectionHandler",

@@ -42,6 +42,7 @@ from syncdp.page.options import (
     warn_deprecated,
 )
 from syncdp.page.recorded import MatchFunction, RecordedRun
+from syncdp.page.popups import BrowserTabs
 from syncdp.tab import Tab
 from syncdp.transports import redact_url
 
@@ -54,7 +55,7 @@ __all__ = ["Browser", "Chrome", "connect", "TAB_MODES", "TRANSPORTS"]
 logger = logging.getLogger(__name__)
 
 
-class Browser:
+class Browser(BrowserTabs[Tab]):
     """A browser reached over CDP: its tabs, contexts, cookies and browser-level events.
 
     Use :func:`connect` for a browser that runs already and :class:`Chrome` to launch one.
@@ -131,6 +132,7 @@ class Browser:
             get_protocol=self._get_protocol,
             adopt=self._adopt_tab,
             released=self._forget_tab,
+            tab_for=self._tab_for,
         )
         # Targets closed by Tab.close(): the browser may list one for a moment after it.
         self._closed_targets: Deque[str] = collections.deque(maxlen=1024)

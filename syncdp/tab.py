@@ -21,6 +21,7 @@ from syncdp.page.core import PageCore
 from syncdp.page.dialogs import DIALOG_POLICIES, Dialogs
 from syncdp.page.evaluation import Evaluator
 from syncdp.page.events import PageEvents
+from syncdp.page.features import PageFeatures
 from syncdp.page.host import TabHost
 from syncdp.page.navigation import Navigator
 from syncdp.page.network import NetworkLog
@@ -43,7 +44,7 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class Tab:
+class Tab(PageFeatures):
     """One browser tab (page target) with its own connection.
 
     Created by :meth:`Browser.new_tab`, :meth:`Browser.get_page` or
@@ -125,12 +126,6 @@ class Tab:
     def crashed(self) -> bool:
         """Whether the tab's renderer crashed (reload it to recover)."""
         return self._core.crashed
-
-    @property
-    def frames(self) -> List[Session]:
-        """Sessions of this tab's out-of-process iframes and workers (after
-        :meth:`follow_children`)."""
-        return self.connection.child_sessions
 
     def follow_children(self, enabled: bool = True, *, wait_for_debugger: bool = True) -> None:
         """Auto-attach this tab's out-of-process iframes and workers as sessions.
@@ -374,8 +369,9 @@ class Tab:
         return self._events.on(event_name, callback, temporary, background)
 
     def remove_callback(self, callback_id: int) -> bool:
-        """Remove a callback registered with :meth:`on`."""
-        return self.connection.remove_callback(callback_id)
+        """Remove a callback registered with :meth:`on` (or ``on_console``/``on_page_error``)."""
+        removed = self._remove_feature_callback(callback_id)
+        return self.connection.remove_callback(callback_id) if removed is None else removed
 
     def expect_event(
         self,

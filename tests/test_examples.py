@@ -44,6 +44,7 @@ EXPECTED_LINES = {
     "context_manager": r"^  reconnected: connected=True \(websockets opened: 2\)$",
     "non_blocking_tab_on": r"^  threads: syncdp-background_\d",
     # Not from pydoll's design document (added to examples/ separately).
+    "frames_popups_console": r"^frame remote out-of-process http://localhost:\d+/inner$",
     "scrape_pool": r"^scraped 24 pages with 4 threads over one browser in [\d.]+ s \(1 error\)$",
 }
 

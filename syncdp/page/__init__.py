@@ -9,6 +9,10 @@
 * :mod:`.capture`: screenshots and PDFs;
 * :mod:`.network`: the network log;
 * :mod:`.events`: callbacks (also on a background pool) and event waits.
+* :mod:`.features`: the ``Tab`` mixin of :mod:`.history` (back, forward), :mod:`.frames`
+  (``Frame``), :mod:`.popups` (``expect_popup``; ``BrowserTabs.expect_tab`` of ``Browser``),
+  :mod:`.console` (``ConsoleMessage``, Runtime enable counting) and :mod:`.waiting`.
 
-``Tab`` keeps the public methods and delegates to these; nothing here is public API.
+``Tab`` keeps the public methods and delegates to these; nothing here is public API except
+``Frame`` and ``ConsoleMessage`` (exported by :mod:`syncdp`).
 """

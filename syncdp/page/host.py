@@ -35,6 +35,8 @@ class TabHost:
         adopt: a new tab hands over how it lets go of its connection (the browser calls
             that for every tab it still has when it stops).
         released: called once a tab has let go of its connection.
+        tab_for: the browser's tab object for a page target id (popups); without it,
+            ``SyncdpError``.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class TabHost:
         get_protocol: Callable[[], "Protocol"],
         adopt: Callable[[str, Callable[[], None]], None],
         released: Callable[[Any], None],
+        tab_for: Optional[Callable[[str], Any]] = None,
     ) -> None:
         self.connection = connection
         self.root = root
@@ -57,6 +60,13 @@ class TabHost:
         self.get_protocol = get_protocol
         self.adopt = adopt
         self.released = released
+        self._tab_for = tab_for
+
+    def tab_for(self, target_id: str) -> Any:
+        """The browser's tab object for page ``target_id`` (one per target)."""
+        if self._tab_for is None:
+            raise SyncdpError("this browser cannot hand out tabs for new targets")
+        return self._tab_for(target_id)
 
     def target_info(self, target_id: str) -> Dict[str, Any]:
         """Title and URL of a target from the browser (answers even while a page shows a

@@ -346,3 +346,46 @@ def port_of(browser: Any) -> int:
     if browser.process.options.pipe:
         pytest.skip("needs a DevTools port for a second client; this browser runs on a pipe")
     return int(browser.process.port)
+# -- frames, popups, console, waiting -----------------------------------------
+
+# The outer page: a same-process iframe (name "same", 40px from the left, a 5px border) and a
+# cross-site one (name "cross", on localhost: another process) whose src needs the port.
+FRAME_INNER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>inner</title>
+<style>body { margin: 0; } #b { position: absolute; left: 20px; top: 30px; width: 120px;
+  height: 40px; border: 0; background: rgb(10, 200, 30); } #i { position: absolute; left: 20px; top: 90px; width: 120px; }</style></head>
+<body><button id="b" type="button" onclick="window.clicks = (window.clicks || 0) + 1">press</button>
+<input id="i" type="text" value=""><p class="item">one</p><p class="item">two</p>
+<script>window.frameMarker = "marker of " + location.host;</script></body></html>
+"""
+FRAME_OUTER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>outer</title>
+<style>body { margin: 0; } iframe { position: absolute; width: 300px; height: 200px; }</style></head>
+<body><iframe name="same" src="/frames/inner" style="left: 40px; top: 10px; border: 5px solid"></iframe>
+<iframe name="cross" id="cross" style="left: 400px; top: 10px; border: 0"></iframe>
+<script>document.getElementById("cross").src =
+  "http://localhost:" + location.port + "/frames/inner";</script></body></html>
+"""
+POPUP_OPENER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>opener</title></head><body>
+<a id="blank" href="/popup/target" target="_blank" style="display:block;width:200px;height:40px">new</a>
+<button id="open" style="display:block;width:200px;height:40px"
+  onclick="window.open('/popup/target?by=open')">open</button></body></html>
+"""
+POPUP_TARGET = "<!doctype html><title>popup target</title><p id='here'>popup</p>"
+CONSOLE_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>console</title></head><body>
+<script>console.log("loaded", 42, {list: [1, 2]});</script></body></html>
+"""
+FEATURE_PAGES = {
+    "/frames/outer": FRAME_OUTER,
+    "/frames/inner": FRAME_INNER,
+    "/popup/opener": POPUP_OPENER,
+    "/popup/target": POPUP_TARGET,
+    "/console": CONSOLE_PAGE,
+    "/delayed": DELAYED,
+    "/navigates-later": NAVIGATES_LATER,
+    "/dashboard": DASHBOARD,
+    "/first": "<!doctype html><title>first</title><p id='first'>first</p>",
+    "/second": "<!doctype html><title>second</title><p id='second'>second</p>",
+}

@@ -11,7 +11,7 @@ import pytest
 from syncdp import Chrome, Tab
 from syncdp.localserver import LocalServer
 
-__all__ = ["PAGES", "activate", "browser", "server", "tab"]
+__all__ = ["PAGES", "activate", "browser", "server", "site", "tab"]
 
 PAGES = {
     "/": "<!doctype html><title>plain</title><p id='p'>plain page</p>",
@@ -37,6 +37,15 @@ PAGES = {
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
     with LocalServer(PAGES) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[LocalServer]:
+    """The pages of frames, popups, console and waiting tests (pages.FEATURE_PAGES)."""
+    from pages import FEATURE_PAGES
+
+    with LocalServer(FEATURE_PAGES) as srv:
         yield srv
 
 

@@ -164,9 +164,9 @@ def test_out_of_process_iframe_is_reached_through_auto_attach(
     tab.follow_children()
     tab.go_to(outer.url("/with-frame"))
     frame = wait_until(
-        lambda: next((s for s in tab.frames if s.target_type == "iframe"), None),
+        lambda: next((s for s in tab.connection.child_sessions if s.target_type == "iframe"), None),
         10,
-        "no iframe session appeared (children: %s)" % tab.frames,
+        "no iframe session appeared (children: %s)" % tab.connection.child_sessions,
     )
     assert frame in seen
     # Attached before its document commits (the URL is empty then): wait for the document.
