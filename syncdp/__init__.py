@@ -44,6 +44,7 @@ from syncdp.exceptions import (
     TargetClosedError,
     TargetCrashedError,
 )
+from syncdp.page.interception import Request, Route
 from syncdp.screenshot import Pdf, Screenshot
 from syncdp.tab import Tab
 
@@ -57,6 +58,8 @@ __all__ = [
     "connect",
     "Tab",
     "Element",
+    "Route",
+    "Request",
     "Screenshot",
     "Pdf",
     "ConnectionHandler",

@@ -26,6 +26,7 @@ from typing import (
 from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
+from syncdp.page.browser_control import BrowserControl
 from syncdp.page.host import TabHost
 from syncdp.page.options import (
     TAB_MODES,
@@ -48,7 +49,7 @@ __all__ = ["Browser", "Chrome", "connect", "TAB_MODES", "TRANSPORTS"]
 logger = logging.getLogger(__name__)
 
 
-class Browser:
+class Browser(BrowserControl):
     """A browser reached over CDP: its tabs, contexts, cookies and browser-level events.
 
     Use :func:`connect` for a browser that runs already and :class:`Chrome` to launch one.
