@@ -31,6 +31,15 @@ _STALE = (
 )
 _NO_LAYOUT = "Node does not have a layout object"
 
+_CLEAR_FILES = """function() {
+  if (!(this instanceof HTMLInputElement) || this.type !== 'file')
+    throw new Error('set_input_files: the element is not an <input type="file">');
+  if (this.files.length === 0) return;
+  this.value = '';
+  this.dispatchEvent(new Event('input', {bubbles: true, composed: true}));
+  this.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
 _BOX = """function() {
   const r = this.getBoundingClientRect();
   return [r.left, r.top, r.width, r.height, window.scrollX, window.scrollY];
@@ -269,7 +278,7 @@ class Element:
         Raises:
             InvalidCommand: a path that is not a str/PathLike, does not exist or is not a
                 file (named); nothing is sent then.
-            CommandError: the element is not a file input.
+            CommandError: the element is not a file input (``JavaScriptError`` when clearing).
             StaleElementError: the element is gone.
         """
         items = [paths] if isinstance(paths, (str, os.PathLike)) else paths
@@ -283,6 +292,11 @@ class Element:
                     "paths: %r %s" % (path, "is not a file" if os.path.exists(path) else "does not exist")
                 )
             files.append(path)
+        if not files:
+            # DOM.setFileInputFiles keeps the old files for an empty list: clear as a user
+            # would, with the events the page listens to.
+            self.call(_CLEAR_FILES)
+            return
         with self._live():
             self._page.send("DOM.setFileInputFiles", {"files": files, "objectId": self.object_id})
 

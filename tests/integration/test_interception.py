@@ -17,8 +17,9 @@ import time
 from typing import Any, Callable, Iterator, List
 
 import pytest
-from syncdp import Chrome, InvalidCommand, NavigationError, Route, SyncdpError, Tab
 from tabkit import browser, tab
+
+from syncdp import Chrome, InvalidCommand, NavigationError, Route, SyncdpError, Tab
 
 __all__ = ["browser", "tab"]
 
