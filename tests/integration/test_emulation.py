@@ -84,7 +84,8 @@ def test_geolocation_with_the_permission_granted(
     browser.grant_permissions(["geolocation"], origin=origin)
     tab.emulate(geolocation=(48.8584, 2.2945))
     tab.go_to(server.url("/"))
-    assert tab.execute_script("navigator.permissions.query({name: 'geolocation'}).then(s => s.state)") == "granted"
+    state = tab.execute_script("navigator.permissions.query({name: 'geolocation'}).then(s => s.state)")
+    assert state == "granted"
     position = tab.execute_script(
         "new Promise((ok) => navigator.geolocation.getCurrentPosition("
         " p => ok([p.coords.latitude, p.coords.longitude]), e => ok('error ' + e.message)))"

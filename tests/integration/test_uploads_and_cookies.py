@@ -85,7 +85,8 @@ def test_delete_cookies_deletes_by_name_domain_and_path(browser: Chrome, server:
         ], browser_context_id=context)
         assert browser.delete_cookies("a", path="/deep", browser_context_id=context) == 1
         assert browser.delete_cookies("a", domain="localhost", browser_context_id=context) == 1
-        assert _names(browser, browser_context_id=context) == [("a", "127.0.0.1", "/"), ("b", "127.0.0.1", "/")]
+        left = _names(browser, browser_context_id=context)
+        assert left == [("a", "127.0.0.1", "/"), ("b", "127.0.0.1", "/")]
         assert browser.delete_cookies("a", browser_context_id=context) == 1
         assert browser.delete_cookies("a", browser_context_id=context) == 0
         assert _names(browser, browser_context_id=context) == [("b", "127.0.0.1", "/")]
