@@ -45,6 +45,7 @@ EXPECTED_LINES = {
     "non_blocking_tab_on": r"^  threads: syncdp-background_\d",
     # Not from pydoll's design document (added to examples/ separately).
     "scrape_pool": r"^scraped 24 pages with 4 threads over one browser in [\d.]+ s \(1 error\)$",
+    "interception_and_emulation": r"^delete_cookies: 1 deleted, left \['session'\]$",
 }
 
 # Examples that do not run to completion, so this file cannot run them: name -> why.
