@@ -19,8 +19,10 @@ import collections
 import logging
 import re
 import threading
+import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Pattern, Tuple, Union
 
+from syncdp.connection import ATTACHED_EVENT
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.page.core import PageCore
 
@@ -289,6 +291,8 @@ class Interceptor:
         self._routes: List[_RouteEntry] = []
         self._credentials: Optional[Tuple[str, str]] = None
         self._listening = False
+        # Out-of-process iframes (sessions) that have our callbacks already.
+        self._frames_seen: "weakref.WeakSet[Any]" = weakref.WeakSet()
         # Requests whose auth challenge was answered once: a second challenge means the
         # credentials were refused, and answering again would loop.
         self._answered_auth: "collections.OrderedDict[str, bool]" = collections.OrderedDict()
@@ -341,17 +345,23 @@ class Interceptor:
                 seen.append(entry.pattern)
         return [{"urlPattern": pattern} for pattern in seen]
 
+    def _fetch_params(self) -> Dict[str, Any]:
+        params: Dict[str, Any] = {"patterns": self._fetch_patterns()}
+        if self._credentials is not None:
+            params["handleAuthRequests"] = True
+        return params
+
     def _apply(self) -> None:
         """Send the Fetch set-up that the routes and credentials need now (lock held)."""
         domains = self._core.domains
         if not self._routes and self._credentials is None:
             domains.release("Fetch", "interception")
+            self._apply_to_frames(None)
             return
         self._listen()
-        params: Dict[str, Any] = {"patterns": self._fetch_patterns()}
-        if self._credentials is not None:
-            params["handleAuthRequests"] = True
+        params = self._fetch_params()
         domains.acquire("Fetch", "interception", params)
+        self._apply_to_frames(params)
 
     def _listen(self) -> None:
         if self._listening:
@@ -359,7 +369,44 @@ class Interceptor:
         connection = self._core.connection
         connection.register_callback("Fetch.requestPaused", self._on_request_paused)
         connection.register_callback("Fetch.authRequired", self._on_auth_required)
+        # Out-of-process iframes (after Tab.follow_children) fetch through their own session.
+        connection.register_callback(ATTACHED_EVENT, self._on_attached)
         self._listening = True
+
+    # -- out-of-process iframes ----------------------------------------------------------------
+
+    def _frames(self) -> List[Any]:
+        return [s for s in self._core.connection.child_sessions if s.target_type == "iframe"]
+
+    def _apply_to_frames(self, params: Optional[Dict[str, Any]]) -> None:
+        """Send the Fetch set-up (``None``: off) to every out-of-process iframe (lock held)."""
+        for frame in self._frames():
+            self._set_up_frame(frame, params)
+
+    def _set_up_frame(self, frame: Any, params: Optional[Dict[str, Any]]) -> None:
+        try:
+            if frame not in self._frames_seen:
+                self._frames_seen.add(frame)
+                frame.register_callback(
+                    "Fetch.requestPaused", lambda event: self._on_request_paused(event, frame.send)
+                )
+                frame.register_callback(
+                    "Fetch.authRequired", lambda event: self._on_auth_required(event, frame.send)
+                )
+            if params is None:
+                frame.send("Fetch.disable")
+            else:
+                frame.send("Fetch.enable", params)
+        except SyncdpError as exc:  # the frame went away meanwhile
+            logger.debug("interception in %r: %s", frame, exc)
+
+    def _on_attached(self, event: Dict[str, Any]) -> None:
+        frame = (event.get("params") or {}).get("session")
+        if frame is None or getattr(frame, "target_type", None) != "iframe":
+            return
+        with self._lock:
+            if self._routes or self._credentials is not None:
+                self._set_up_frame(frame, self._fetch_params())
 
     # -- events (the dispatcher thread) ----------------------------------------------------------
 
@@ -371,9 +418,9 @@ class Interceptor:
                 return entry.handler
         return None
 
-    def _on_request_paused(self, event: Dict[str, Any]) -> None:
+    def _on_request_paused(self, event: Dict[str, Any], send: Optional[Send] = None) -> None:
         params = event.get("params") or {}
-        route = Route(self._core.send, params)
+        route = Route(send or self._core.send, params)
         if "responseStatusCode" in params or "responseErrorReason" in params:
             handler = None  # the response stage: not something syncdp asked for
         else:
@@ -384,7 +431,11 @@ class Interceptor:
         core = self._core
         # The page's own navigation: Chromium holds the page's other commands until it goes
         # on, so those the handler sends fail at once instead of waiting for themselves.
-        holds_page = route.request.resource_type == "document" and route.request.frame_id == core.target_id
+        holds_page = (
+            send is None
+            and route.request.resource_type == "document"
+            and route.request.frame_id == core.target_id
+        )
         if holds_page:
             core.paused_navigation = (threading.get_ident(), route.request.url)
         try:
@@ -418,7 +469,7 @@ class Interceptor:
             message = exc.message if isinstance(exc, CommandError) else str(exc)
             logger.debug("could not %s %s: %s", decision, route.request.url, message)
 
-    def _on_auth_required(self, event: Dict[str, Any]) -> None:
+    def _on_auth_required(self, event: Dict[str, Any], send: Optional[Send] = None) -> None:
         params = event.get("params") or {}
         request_id = str(params.get("requestId", ""))
         with self._lock:
@@ -443,7 +494,7 @@ class Interceptor:
                 "password": credentials[1],
             }
         try:
-            self._core.send(
+            (send or self._core.send)(
                 "Fetch.continueWithAuth", {"requestId": request_id, "authChallengeResponse": answer}
             )
         except SyncdpError as exc:

@@ -94,7 +94,10 @@ class NetworkControl:
         returns without deciding continues the request (a warning is logged); one that raises
         aborts it (the error is logged). The newest matching route handles a request. A
         handler may use the tab (``execute_script``, ``send``...); a ``go_to`` waiting on an
-        intercepted document goes on once the handler decided.
+        intercepted document goes on once the handler decided. While a handler holds the
+        page's own navigation, Chromium holds the page's other commands: those raise
+        ``SyncdpError`` at once there (``Fetch``/``Browser``/``Target``/``Storage`` still work).
+        After :meth:`follow_children`, requests of out-of-process iframes are routed too.
 
         Args:
             url_pattern: a glob matched against the whole URL, as ``Fetch.enable`` does

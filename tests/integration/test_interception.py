@@ -57,6 +57,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             [("WWW-Authenticate", 'Basic realm="syncdp"')])
             else:
                 self._reply(200, "text/html", b"<title>private</title>")
+        elif path == "/outer":  # a cross-site (out-of-process) iframe: localhost, not 127.0.0.1
+            frame = "http://localhost:%d/frame" % self.server.server_address[1]
+            self._reply(200, "text/html", b"<title>outer</title><iframe src='%s'></iframe>" % frame.encode())
+        elif path == "/frame":
+            self._reply(200, "text/html", b"<title>frame</title><script>fetch('/frame-data')"
+                        b".then(r => r.text()).then(t => { document.title = t; })</script>")
         elif path.startswith("/page"):
             self._reply(200, "text/html", b"<!doctype html><title>real page</title><p>real</p>")
         else:
@@ -282,6 +288,24 @@ def test_routes_work_while_other_threads_use_the_tab(tab: Tab, site: _Server) ->
     for thread in threads:
         thread.join(60)
     assert results == [True] * 6
+
+
+def test_routes_reach_out_of_process_iframes(browser: Chrome, tab: Tab, site: _Server) -> None:
+    if browser.tab_mode != "sessions":
+        pytest.skip("out-of-process iframes are followed in the sessions tab mode only")
+    tab.follow_children()
+    tab.route("*/frame-data", lambda route: route.fulfill(body="routed in the frame"))
+
+    def frame_title() -> Any:
+        for frame in tab.frames:
+            if frame.target_type == "iframe":
+                result = frame.send("Runtime.evaluate", {"expression": "document.title",
+                                                         "returnByValue": True})
+                return result["result"].get("value")
+        return None
+
+    tab.go_to(site.url("/outer"))
+    assert _wait_until(lambda: frame_title() == "routed in the frame"), frame_title()
 
 
 # -- HTTP credentials ------------------------------------------------------------------------
