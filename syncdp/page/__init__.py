@@ -8,7 +8,11 @@
 * :mod:`.query`: finding elements;
 * :mod:`.capture`: screenshots and PDFs;
 * :mod:`.network`: the network log;
-* :mod:`.events`: callbacks (also on a background pool) and event waits.
+* :mod:`.events`: callbacks (also on a background pool) and event waits;
+* :mod:`.domains`: which helpers keep a CDP domain enabled (counted together);
+* :mod:`.interception` (``Fetch``: routes, credentials), :mod:`.emulation` and
+  :mod:`.devices`, with their ``Tab`` methods in the mixin :mod:`.network_control`;
+* :mod:`.browser_control`: the ``Browser`` mixin for permissions and single cookies.
 
 ``Tab`` keeps the public methods and delegates to these; nothing here is public API.
 """

@@ -98,6 +98,9 @@ class NetworkControl:
         page's own navigation, Chromium holds the page's other commands: those raise
         ``SyncdpError`` at once there (``Fetch``/``Browser``/``Target``/``Storage`` still work).
         After :meth:`follow_children`, requests of out-of-process iframes are routed too.
+        Handlers share the dispatcher with your callbacks: a callback that calls ``go_to`` for
+        a routed document would wait for the handler queued behind it, so register such a
+        callback with ``background=True``.
 
         Args:
             url_pattern: a glob matched against the whole URL, as ``Fetch.enable`` does
