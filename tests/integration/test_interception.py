@@ -152,7 +152,10 @@ def test_abort_fails_the_request_with_the_error_code(
     tab.go_to(site.url("/page"))
     tab.enable_network_events()
     tab.route("*/echo*", lambda route: route.abort(code))
-    with tab.expect_event("Network.loadingFailed", timeout=20) as failed:
+    def of_the_fetch(event: Any) -> bool:
+        return bool(event["params"].get("type") in ("Fetch", "XHR"))
+
+    with tab.expect_event("Network.loadingFailed", of_the_fetch, timeout=20) as failed:
         assert str(_fetch(tab, "/echo")).startswith("failed: ")
     assert failed.value["params"]["errorText"] == chromium_error
     tab.disable_network_events()
@@ -249,19 +252,17 @@ def test_go_to_an_intercepted_document_returns_once_the_handler_decides(
     during: List[Any] = []
 
     def document(route: Route) -> None:
-        started = time.monotonic()
         try:
             tab.execute_script("document.title")  # Chromium holds it: refused at once
-        except SyncdpError as exc:
-            during.append(("refused", "waits for this route handler" in str(exc),
-                           time.monotonic() - started < 10))
+        except SyncdpError as exc:  # (a hold would end in CommandTimeoutError instead)
+            during.append(("refused", "waits for this route handler" in str(exc)))
         during.append(("browser", tab.send("Browser.getVersion")["product"].startswith("Chrome/")))
         route.fulfill(body="<!doctype html><title>from the route</title>")
 
     tab.route("*/page/virtual", document)
     tab.go_to(site.url("/page/virtual"), timeout=60)
     assert tab.title == "from the route"
-    assert during == [("refused", True, True), ("browser", True)]
+    assert during == [("refused", True), ("browser", True)]
 
 
 def test_a_handler_of_a_subresource_may_use_the_page(tab: Tab, site: _Server) -> None:
@@ -299,8 +300,11 @@ def test_routes_reach_out_of_process_iframes(browser: Chrome, tab: Tab, site: _S
     def frame_title() -> Any:
         for frame in tab.frames:
             if frame.target_type == "iframe":
-                result = frame.send("Runtime.evaluate", {"expression": "document.title",
-                                                         "returnByValue": True})
+                try:
+                    result = frame.send("Runtime.evaluate", {"expression": "document.title",
+                                                             "returnByValue": True})
+                except SyncdpError:  # no document yet, or replaced meanwhile: look again
+                    return None
                 return result["result"].get("value")
         return None
 
