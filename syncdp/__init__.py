@@ -47,6 +47,7 @@ from syncdp.exceptions import (
 )
 from syncdp.page.console import ConsoleMessage
 from syncdp.page.frames import Frame
+from syncdp.page.interception import Request, Route
 from syncdp.screenshot import Pdf, Screenshot
 from syncdp.tab import Tab
 
@@ -62,6 +63,8 @@ __all__ = [
     "Element",
     "Frame",
     "ConsoleMessage",
+    "Route",
+    "Request",
     "Screenshot",
     "Pdf",
     "ConnectionHandler",

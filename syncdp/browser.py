@@ -29,6 +29,7 @@ from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.discovery import make_ssl_context
 from syncdp.exceptions import CommandError, InvalidCommand, ReplayMismatchError, SyncdpError
+from syncdp.page.browser_control import BrowserControl
 from syncdp.page.host import TabHost
 from syncdp.page.options import (
     TAB_MODES,
@@ -55,7 +56,7 @@ __all__ = ["Browser", "Chrome", "connect", "TAB_MODES", "TRANSPORTS"]
 logger = logging.getLogger(__name__)
 
 
-class Browser(BrowserTabs[Tab]):
+class Browser(BrowserControl, BrowserTabs[Tab]):
     """A browser reached over CDP: its tabs, contexts, cookies and browser-level events.
 
     Use :func:`connect` for a browser that runs already and :class:`Chrome` to launch one.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Dict, Iterator, List, Optional, Protocol
+import os
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence, Union
 
 from syncdp._checks import check_path
 from syncdp.exceptions import (
@@ -29,6 +30,15 @@ _STALE = (
     "Could not find node with given id",
 )
 _NO_LAYOUT = "Node does not have a layout object"
+
+_CLEAR_FILES = """function() {
+  if (!(this instanceof HTMLInputElement) || this.type !== 'file')
+    throw new Error('set_input_files: the element is not an <input type="file">');
+  if (this.files.length === 0) return;
+  this.value = '';
+  this.dispatchEvent(new Event('input', {bubbles: true, composed: true}));
+  this.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
 
 _BOX = """function() {
   const r = this.getBoundingClientRect();
@@ -261,6 +271,38 @@ class Element:
                 key = {"key": char, "text": char, "unmodifiedText": char}
             self._page.send("Input.dispatchKeyEvent", dict(key, type="keyDown"))
             self._page.send("Input.dispatchKeyEvent", dict(key, type="keyUp"))
+
+    def set_input_files(self, paths: Union[PathArg, Sequence[PathArg]]) -> None:
+        """Choose the files of an ``<input type="file">`` (``[]`` clears it), as a user would.
+
+        Args:
+            paths: a path or a list of paths (``str`` or ``os.PathLike``); each must be an
+                existing file (it is sent as an absolute path).
+
+        Raises:
+            InvalidCommand: a path that is not a str/PathLike, does not exist or is not a
+                file (named); nothing is sent then.
+            CommandError: the element is not a file input (``JavaScriptError`` when clearing).
+            StaleElementError: the element is gone.
+        """
+        items = [paths] if isinstance(paths, (str, os.PathLike)) else paths
+        if isinstance(items, (bytes, dict)) or not isinstance(items, (list, tuple)):
+            raise InvalidCommand("paths must be a path or a list of paths, got %r" % (paths,))
+        files = []
+        for item in items:
+            path = os.path.abspath(check_path(item, "paths"))
+            if not os.path.isfile(path):
+                raise InvalidCommand(
+                    "paths: %r %s" % (path, "is not a file" if os.path.exists(path) else "does not exist")
+                )
+            files.append(path)
+        if not files:
+            # DOM.setFileInputFiles keeps the old files for an empty list: clear as a user
+            # would, with the events the page listens to.
+            self.call(_CLEAR_FILES)
+            return
+        with self._live():
+            self._page.send("DOM.setFileInputFiles", {"files": files, "objectId": self.object_id})
 
     def take_screenshot(
         self,

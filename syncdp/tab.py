@@ -25,6 +25,7 @@ from syncdp.page.features import PageFeatures
 from syncdp.page.host import TabHost
 from syncdp.page.navigation import Navigator
 from syncdp.page.network import NetworkLog
+from syncdp.page.network_control import NetworkControl
 from syncdp.page.pointer import Pointer
 from syncdp.page.query import Finder
 from syncdp.screenshot import PathArg, Pdf, Screenshot
@@ -44,7 +45,7 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class Tab(PageFeatures):
+class Tab(PageFeatures, NetworkControl):
     """One browser tab (page target) with its own connection.
 
     Created by :meth:`Browser.new_tab`, :meth:`Browser.get_page` or

@@ -46,6 +46,7 @@ EXPECTED_LINES = {
     # Not from pydoll's design document (added to examples/ separately).
     "frames_popups_console": r"^frame remote out-of-process http://localhost:\d+/inner$",
     "scrape_pool": r"^scraped 24 pages with 4 threads over one browser in [\d.]+ s \(1 error\)$",
+    "interception_and_emulation": r"^delete_cookies: 1 deleted, left \['session'\]$",
 }
 
 # Examples that do not run to completion, so this file cannot run them: name -> why.

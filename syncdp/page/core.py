@@ -19,9 +19,11 @@ from syncdp.exceptions import (
     DialogOpenError,
     ExecutionContextDestroyedError,
     InvalidCommand,
+    SyncdpError,
     TargetClosedError,
     TargetCrashedError,
 )
+from syncdp.page.domains import DomainUsers
 from syncdp.page.host import TabHost
 
 __all__ = ["PageCore", "check_name", "BLOCKED_BY_DIALOG", "BLOCKED_BY_BEFOREUNLOAD"]
@@ -41,6 +43,10 @@ BLOCKED_BY_DIALOG: Tuple[str, ...] = (
 
 # Commands a beforeunload dialog holds until it is answered (the navigation waits for it).
 BLOCKED_BY_BEFOREUNLOAD: Tuple[str, ...] = ("Page.navigate", "Page.reload")
+
+# What Chromium answers while the page's navigation request is paused (interception); it
+# holds every other command of the page until the navigation goes on.
+_ANSWERED_DURING_PAUSED_NAVIGATION = ("Fetch.", "Browser.", "Target.", "Storage.")
 
 # What a crashed tab can still do: navigate or reload (which starts a new renderer), close.
 # Anything else would wait for a renderer that is gone until its timeout.
@@ -94,6 +100,11 @@ class PageCore:
         # helpers never disable those (enable_network_events/disable_network_events).
         self._user_domains: Set[str] = set()
         self._domains_lock = threading.Lock()
+        # syncdp's own helpers that need a domain (network log, routes, blocking...).
+        self.domains = DomainUsers(self.send, self.user_enabled)
+        # (thread id, URL) while a route handler decides the paused navigation of the page on
+        # that thread (syncdp.page.interception): its page commands would wait for itself.
+        self.paused_navigation: Optional[Tuple[int, str]] = None
         connection.hooks.add_reader_hook("Inspector.detached", self._on_detached)
         connection.hooks.add_reader_hook("Inspector.targetCrashed", self._on_crashed)
         connection.hooks.add_reader_hook("Inspector.targetReloadedAfterCrash", self._on_new_renderer)
@@ -157,6 +168,22 @@ class PageCore:
                 method,
                 "the tab's renderer process crashed (not sent); refresh() or go_to() "
                 "to recover",
+            )
+
+    def check_not_paused_here(self, method: str) -> None:
+        """``SyncdpError`` at once for a page command sent by the route handler that holds the
+        page's navigation: Chromium would answer it only after the handler decided."""
+        paused = self.paused_navigation
+        if (
+            paused is not None
+            and paused[0] == threading.get_ident()
+            and not method.startswith(_ANSWERED_DURING_PAUSED_NAVIGATION)
+        ):
+            raise SyncdpError(
+                "%s cannot be answered while the navigation to %s waits for this route "
+                "handler: Chromium holds the page's commands until the route is continued, "
+                "fulfilled or aborted (decide first; Fetch, Browser, Target and Storage "
+                "commands still work)" % (method, paused[1])
             )
 
     def dialog_error(self, method: str) -> Optional[DialogOpenError]:
@@ -233,6 +260,7 @@ class PageCore:
         timeout = check_timeout(timeout)
         self.check_open(method)
         self.check_not_crashed(method)
+        self.check_not_paused_here(method)
         try:
             self.prepare()
             self.check_no_dialog(method)

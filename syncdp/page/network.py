@@ -21,15 +21,13 @@ class NetworkLog:
 
     def enable(self) -> None:
         """Start recording network requests (``Network.enable``)."""
-        self._core.send("Network.enable")
+        self._core.domains.acquire("Network", "network log")
 
     def disable(self) -> None:
-        """Stop recording network requests, unless the user enabled the Network domain
-        through the tab for their own callbacks: then it stays on for them."""
-        if self._core.user_enabled("Network"):
-            logger.debug("Network stays enabled: the user enabled it through the tab")
-            return
-        self._core.send("Network.disable")
+        """Stop recording network requests. The Network domain stays on while another
+        helper of the tab needs it (``block_urls``, ``emulate(offline=True)``) or when the
+        user enabled it through the tab for their own callbacks."""
+        self._core.domains.release("Network", "network log")
 
     def logs(self, filter: Optional[str] = None) -> List[Dict[str, Any]]:  # noqa: A002
         """The recorded events, optionally those whose URL contains ``filter``."""
