@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import ssl
 import threading
 from types import TracebackType
@@ -28,7 +27,7 @@ from syncdp._types import TransportOpener
 from syncdp.connection import ConnectionHandler, Session
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.discovery import make_ssl_context
-from syncdp.exceptions import CommandError, InvalidCommand, ReplayMismatchError, SyncdpError
+from syncdp.exceptions import CommandError, ReplayMismatchError, SyncdpError
 from syncdp.page.browser_control import BrowserControl
 from syncdp.page.host import TabHost
 from syncdp.page.options import (
@@ -42,8 +41,8 @@ from syncdp.page.options import (
     resolve_tab_mode,
     warn_deprecated,
 )
-from syncdp.page.recorded import MatchFunction, RecordedRun
 from syncdp.page.popups import BrowserTabs
+from syncdp.page.recorded import MatchFunction, RecordedRun
 from syncdp.tab import Tab
 from syncdp.transports import redact_url
 
@@ -335,49 +334,6 @@ class Browser(BrowserControl, BrowserTabs[Tab]):
             except CommandError as exc:  # closed between the listing and the attach
                 logger.debug("skipping target %s: %s", info.get("targetId"), exc)
         return self.new_tab()
-
-    # -- contexts, cookies, downloads -------------------------------------------------------
-
-    def create_browser_context(self, *, proxy_server: Optional[str] = None) -> str:
-        """Create an isolated context (own cookies and storage, like an incognito window)."""
-        params: Dict[str, Any] = {"disposeOnDetach": True}
-        if proxy_server:
-            params["proxyServer"] = proxy_server
-        return str(self.send("Target.createBrowserContext", params)["browserContextId"])
-
-    def delete_browser_context(self, browser_context_id: str) -> None:
-        """Close a context and every tab in it."""
-        self.send("Target.disposeBrowserContext", {"browserContextId": browser_context_id})
-
-    def get_cookies(self, *, browser_context_id: Optional[str] = None) -> List[Dict[str, Any]]:
-        """All cookies of the default (or the given) context."""
-        params = {"browserContextId": browser_context_id} if browser_context_id else {}
-        return list(self.send("Storage.getCookies", params)["cookies"])
-
-    def set_cookies(
-        self, cookies: Sequence[Dict[str, Any]], *, browser_context_id: Optional[str] = None
-    ) -> None:
-        """Set cookies (CDP ``CookieParam`` dicts: ``name``, ``value``, ``url`` or ``domain``...)."""
-        if isinstance(cookies, dict) or not all(isinstance(c, dict) for c in cookies):
-            raise InvalidCommand("cookies must be a list of dicts")
-        params: Dict[str, Any] = {"cookies": list(cookies)}
-        if browser_context_id:
-            params["browserContextId"] = browser_context_id
-        self.send("Storage.setCookies", params)
-
-    def delete_all_cookies(self, *, browser_context_id: Optional[str] = None) -> None:
-        """Remove every cookie of the default (or the given) context."""
-        params = {"browserContextId": browser_context_id} if browser_context_id else {}
-        self.send("Storage.clearCookies", params)
-
-    def set_download_path(self, path: str) -> None:
-        """Save downloads into ``path`` (created if missing) without asking."""
-        path = os.path.abspath(path)
-        os.makedirs(path, exist_ok=True)
-        self.send(
-            "Browser.setDownloadBehavior",
-            {"behavior": "allow", "downloadPath": path, "eventsEnabled": True},
-        )
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The :class:`~syncdp.browser.Browser` methods for permissions and single cookies, as a mixin.
+"""The :class:`~syncdp.browser.Browser` methods for browser-wide state, as a mixin: contexts,
+cookies, downloads and permissions.
 
 ``Browser`` inherits :class:`BrowserControl`; everything goes through ``Browser.send`` on the
 browser-level connection.
@@ -7,6 +8,7 @@ browser-level connection.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from syncdp.exceptions import InvalidCommand
@@ -66,13 +68,54 @@ def _expired(cookie: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 class BrowserControl:
-    """Permissions and single-cookie deletion for :class:`~syncdp.browser.Browser`."""
+    """Browser contexts, cookies, downloads and permissions for :class:`~syncdp.browser.Browser`."""
 
     def send(
         self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
     ) -> Dict[str, Any]:
         """Provided by :class:`~syncdp.browser.Browser` (a browser-level CDP command)."""
         raise NotImplementedError
+
+    def create_browser_context(self, *, proxy_server: Optional[str] = None) -> str:
+        """Create an isolated context (own cookies and storage, like an incognito window)."""
+        params: Dict[str, Any] = {"disposeOnDetach": True}
+        if proxy_server:
+            params["proxyServer"] = proxy_server
+        return str(self.send("Target.createBrowserContext", params)["browserContextId"])
+
+    def delete_browser_context(self, browser_context_id: str) -> None:
+        """Close a context and every tab in it."""
+        self.send("Target.disposeBrowserContext", {"browserContextId": browser_context_id})
+
+    def get_cookies(self, *, browser_context_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """All cookies of the default (or the given) context."""
+        params = {"browserContextId": browser_context_id} if browser_context_id else {}
+        return list(self.send("Storage.getCookies", params)["cookies"])
+
+    def set_cookies(
+        self, cookies: Sequence[Dict[str, Any]], *, browser_context_id: Optional[str] = None
+    ) -> None:
+        """Set cookies (CDP ``CookieParam`` dicts: ``name``, ``value``, ``url`` or ``domain``...)."""
+        if isinstance(cookies, dict) or not all(isinstance(c, dict) for c in cookies):
+            raise InvalidCommand("cookies must be a list of dicts")
+        params: Dict[str, Any] = {"cookies": list(cookies)}
+        if browser_context_id:
+            params["browserContextId"] = browser_context_id
+        self.send("Storage.setCookies", params)
+
+    def delete_all_cookies(self, *, browser_context_id: Optional[str] = None) -> None:
+        """Remove every cookie of the default (or the given) context."""
+        params = {"browserContextId": browser_context_id} if browser_context_id else {}
+        self.send("Storage.clearCookies", params)
+
+    def set_download_path(self, path: str) -> None:
+        """Save downloads into ``path`` (created if missing) without asking."""
+        path = os.path.abspath(path)
+        os.makedirs(path, exist_ok=True)
+        self.send(
+            "Browser.setDownloadBehavior",
+            {"behavior": "allow", "downloadPath": path, "eventsEnabled": True},
+        )
 
     def grant_permissions(
         self,
