@@ -23,7 +23,7 @@ from typing import (
     cast,
 )
 
-from syncdp.connection import ConnectionHandler, Session
+from syncdp.connection import ConnectionHandler, Session, forking
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.exceptions import CommandError, InvalidCommand, SyncdpError
 from syncdp.page.host import TabHost
@@ -116,6 +116,7 @@ class Browser:
         self._protocol_error: Optional[SyncdpError] = None
         self._protocol_lock = threading.Lock()
         self._cdp: Optional["CDP"] = None
+        forking.track(self)  # a forked child gets fresh locks (its tabs' too)
         if endpoint is not None:
             self._connection = ConnectionHandler(
                 endpoint, headers=self._headers, connect_timeout=connect_timeout
@@ -566,7 +567,8 @@ class Chrome(Browser):
             self._stopped = True  # first: other threads get the clear error from now on
         connection = self._connection
         closing = False
-        if connection is not None and connection.connected:
+        if connection is not None and connection.connected and self._process.owned:
+            # (A forked child never closes its parent's browser.)
             # Closing the browser drops every socket: a deliberate end, not a loss.
             connection.hooks.expect_close()
             with self._tabs_lock:

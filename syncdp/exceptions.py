@@ -33,6 +33,7 @@ __all__ = [
     "ElementNotFoundError",
     "StaleElementError",
     "DialogOpenError",
+    "IncompatibleRuntimeError",
 ]
 
 
@@ -364,3 +365,12 @@ class DialogOpenError(SyncdpError):
             "%sa JavaScript %s dialog is open (%r); call handle_dialog() first"
             % (what, dialog_type, dialog_message)
         )
+
+
+class IncompatibleRuntimeError(SyncdpError, RuntimeError):
+    """The process changed under syncdp in a way its objects cannot follow.
+
+    Raised when ``threading`` was monkey-patched (gevent's ``monkey.patch_all()``) after a
+    connection was made: its locks and threads are real OS ones that greenlets would block
+    on for ever. The message names the fix (patch before importing syncdp).
+    """
