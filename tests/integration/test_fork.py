@@ -456,3 +456,77 @@ def test_gevent_patch_after_the_browser_started_raises_a_clear_error(tmp_path: P
     for message in messages:
         assert "before threading was monkey-patched" in message, messages
         assert "gevent.monkey.patch_all() before importing syncdp" in message
+
+
+# -- Celery prefork with the browser created in the master -----------------------------------
+
+FORKAPP = '''
+"""A Celery app that launches its browser at import time, in the worker's master process."""
+import os
+
+from celery import Celery
+from syncdp import Chrome
+
+BROKER = os.environ["CELERY_BROKER_URL"]
+app = Celery("forkapp", broker=BROKER, backend=BROKER)
+app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
+browser = Chrome().start()  # in the master: every pool process inherits it across fork
+
+
+@app.task
+def title(url):
+    tab = browser.new_tab()
+    try:
+        tab.go_to(url)
+        return {"title": tab.title, "worker_pid": os.getpid(), "browser_pid": browser.process.pid}
+    finally:
+        tab.close()
+'''
+
+
+@pytest.mark.workers
+@pytest.mark.timeout(240)
+def test_celery_prefork_pool_uses_the_browser_the_master_created_at_import(
+    tmp_path: Path, server: LocalServer
+) -> None:
+    celery = pytest.importorskip("celery", reason="Celery is not installed (pip install 'celery[redis]')")
+    pytest.importorskip("redis", reason="the redis client is not installed (pip install redis)")
+    from worker_processes import REDIS_SERVER, REPO_ROOT, RedisServer, ServerProcess
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    (tmp_path / "forkapp.py").write_text(FORKAPP)
+    redis = RedisServer().start()
+    worker: Optional[ServerProcess] = None
+    client = None
+    try:
+        worker = ServerProcess(
+            [sys.executable, "-m", "celery", "-A", "forkapp", "worker", "--pool", "prefork",
+             "--concurrency", "2", "--max-tasks-per-child", "3", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--hostname", "fork@localhost"],
+            cwd=str(tmp_path),
+            env={"CELERY_BROKER_URL": redis.url,
+                 "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(tmp_path)])},
+            name="celery-fork",
+        )
+        worker.wait_for_log(r"\bready\.$", timeout=90)
+        client = celery.Celery("forkapp", broker=redis.url, backend=redis.url)
+        client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
+        sent = [client.send_task("forkapp.title", args=[server.url("/")]) for _ in range(12)]
+        results = [result.get(timeout=90) for result in sent]
+        assert {r["title"] for r in results} == {"parent page"}
+        assert len({r["browser_pid"] for r in results}) == 1  # the master's one browser
+        # Several pool processes served them: recycled every 3 tasks, and the browser they
+        # inherited outlived each of them.
+        assert len({r["worker_pid"] for r in results}) >= 4, results
+        assert worker.pid not in {r["worker_pid"] for r in results}
+        assert worker.browsers() == [results[0]["browser_pid"]]
+        assert worker.stop(signal.SIGTERM) == 0  # warm shutdown: the master stops its browser
+        worker.assert_nothing_left()
+    finally:
+        if client is not None:
+            client.close()
+        if worker is not None:
+            worker.close()
+        redis.close()
