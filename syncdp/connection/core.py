@@ -121,7 +121,7 @@ class ConnectionCore:
         self.forked_from: Optional[int] = None  # the pid whose connection a fork inherited
         self._made_with = forking.lock_factory()  # threading.Lock now: see check_runtime
         _live.add(self)
-        forking.on_fork_in_child(self, ConnectionCore._forked)
+        forking.on_fork_in_child(self, ConnectionCore.forked_in_child)
 
     @property
     def connected(self) -> bool:
@@ -181,7 +181,7 @@ class ConnectionCore:
                 "(Chrome(), connect(port)) in the parent" % (os.getpid(), parent, exc)
             ) from exc
 
-    def _forked(self) -> None:
+    def forked_in_child(self) -> None:
         """In a forked child, before anything else runs (the only thread; fresh locks).
 
         The parent's socket and threads are not ours: forget them without a close handshake

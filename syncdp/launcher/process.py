@@ -191,9 +191,9 @@ class WatchdogChild(BrowserChild):
         self._exited = False
         self._started_at: int | None = None  # the browser's start time: see _still_ours()
         self._owner_pid = os.getpid()  # only the owner talks to the watchdog
-        forking.on_fork_in_child(self, WatchdogChild._forked)
+        forking.on_fork_in_child(self, WatchdogChild.forked_in_child)
 
-    def _forked(self) -> None:
+    def forked_in_child(self) -> None:
         """In a forked child: close its copy of the watchdog's stdin (the owner keeps its own,
         so the watchdog still reads EOF when the owner dies, whatever this child does)."""
         control, self._control = self._control, None

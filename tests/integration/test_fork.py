@@ -440,7 +440,13 @@ def test_gevent_patch_after_the_browser_started_raises_a_clear_error(tmp_path: P
                 except IncompatibleRuntimeError as exc:
                     return str(exc)
 
-            jobs = [gevent.spawn(use) for _ in range(3)]
+            def open_tab():
+                try:
+                    return browser.new_tab().target_id
+                except IncompatibleRuntimeError as exc:
+                    return str(exc)
+
+            jobs = [gevent.spawn(use), gevent.spawn(open_tab), gevent.spawn(open_tab)]
             gevent.joinall(jobs, timeout=60)
             print(json.dumps([job.value for job in jobs]))
     """)
