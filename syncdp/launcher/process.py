@@ -345,11 +345,14 @@ class DirectChild(BrowserChild):
         assert self._proc.stderr is not None
         self.stderr = self._proc.stderr
         self.pid = self._proc.pid
+        self._owner_pid = os.getpid()  # a forked child cannot wait for it: not its child
 
     def poll(self) -> bool:
         """True once the browser has exited (observed without reaping where possible)."""
         if self.returncode is not None:
             return True
+        if os.getpid() != self._owner_pid:
+            return not _pid_exists(self._proc.pid) or is_dying(self._proc.pid)
         waitid = getattr(os, "waitid", None)
         if waitid is not None:
             # WNOWAIT keeps the process unreaped, so its pgid stays ours to signal.

@@ -536,3 +536,23 @@ def test_celery_prefork_pool_uses_the_browser_the_master_created_at_import(
         if worker is not None:
             worker.close()
         redis.close()
+
+
+def test_browser_spawned_without_watchdog_runs_on_after_the_child_stops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from syncdp.launcher import process
+
+    monkeypatch.setattr(process, "usable_python", lambda: None)  # the browser as a direct child
+    with Chrome() as browser:
+        assert type(browser.process._state.child).__name__ == "DirectChild"  # what is tested
+        tab = browser.get_page()
+
+        def work() -> List[Any]:
+            seen = [browser.process.is_running(), tab.execute_script("3 * 3")]
+            browser.stop()  # the child's: closes its own connection only
+            return seen
+
+        assert Child(work).value() == [True, 9]
+        assert browser.process.is_running()
+        assert tab.execute_script("4 * 4") == 16
