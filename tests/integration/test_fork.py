@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 
 from pages import needs_chromium, run_python, wait_until
-from syncdp import Chrome, CommandError, ConnectionHandler, Tab
+from syncdp import Chrome, CommandError, ConnectionHandler, Tab, connect
 from syncdp.connection.forking import renew_locks
 from syncdp.exceptions import ConnectionClosedError, SyncdpConnectionError
 from syncdp.localserver import LocalServer
@@ -193,12 +193,14 @@ class Busy:
 def test_child_uses_inherited_chrome_tab_and_connection_while_parent_commands_are_in_flight(
     browser: Chrome, tab: Tab
 ) -> None:
-    with ConnectionHandler(browser.process.port) as conn:
+    # ``remote``: a Browser that did not launch its browser (stop() only disconnects).
+    with connect(browser.process.port) as remote, ConnectionHandler(browser.process.port) as conn:
         conn.send("Target.setDiscoverTargets", {"discover": True})  # an enable to replay
         busy = Busy(
             lambda: tab.execute_script("1 + 1"),
             lambda: conn.send("Browser.getVersion"),
             lambda: browser.send("Target.getTargets"),
+            lambda: remote.version(),
         )
         try:
             wait_until(lambda: busy.rounds > 20, 30, "the busy threads never ran")
@@ -216,6 +218,7 @@ def test_child_uses_inherited_chrome_tab_and_connection_while_parent_commands_ar
                     "product": conn.send("Browser.getVersion")["product"],
                     "reconnected": conn.connection_count,
                     "child_tab": child_title,
+                    "remote_tabs": [t.target_id for t in remote.get_opened_tabs()],
                     "pid": os.getpid(),
                 }
 
@@ -230,12 +233,14 @@ def test_child_uses_inherited_chrome_tab_and_connection_while_parent_commands_ar
             assert report["product"].startswith(("Chrome/", "HeadlessChrome/"))
             assert report["reconnected"] == 2  # its own socket: one more than the parent's
             assert report["child_tab"] == "child tab"
+            assert tab.target_id in report["remote_tabs"]
             assert report["pid"] == child.pid
         # The parent's objects still work and never reconnected.
         assert conn.connection_count == 1
         assert tab.execute_script("2 + 3") == 5
         assert conn.send("Browser.getVersion")["product"] == reports[0]["product"]
         assert browser.process.is_running()
+        assert remote.version()["product"] == reports[0]["product"]
 
 
 def test_parent_keeps_working_after_its_forked_child_is_sigkilled(browser: Chrome, tab: Tab) -> None:
