@@ -322,6 +322,31 @@ def test_child_exit_never_stops_the_parents_browser_nor_removes_its_profile(tmp_
     assert report == {"status": 0, "running": True, "profile": True, "title": "kept"}, err
 
 
+def test_child_never_writes_on_the_parents_socket(fake_cdp: Any) -> None:
+    # The fake endpoint records every frame of each connection: the child's commands, the
+    # enable it replays and its end all happen on a connection of its own.
+    with ConnectionHandler(fake_cdp.ws_url) as conn:
+        conn.send("Page.enable")
+        pending = conn.submit({"method": "Test.sleep", "params": {"seconds": 1}})
+        parent_side = fake_cdp.wait_for_connections(1, timeout=30)[0]
+        fake_cdp.wait_for_received(lambda m: m.get("method") == "Test.sleep", timeout=30)
+        frames_before = len(parent_side.raw_received)
+
+        def work() -> int:
+            conn.send("Child.hello")
+            return int(conn.connection_count)
+
+        assert Child(work).value() == 2
+        child_side = fake_cdp.wait_for_connections(2, timeout=30)[1]
+        assert child_side.closed.wait(CHILD_TIMEOUT)  # the child exited: its socket ended
+        assert [m["method"] for m in child_side.received] == ["Page.enable", "Child.hello"]
+        assert pending.result(timeout=30)["result"] == {"slept": 1}  # answered in the parent
+        assert conn.send("Parent.after")["method"] == "Parent.after"
+        assert len(parent_side.raw_received) == frames_before + 1  # Parent.after, nothing else
+        assert not parent_side.closed.is_set()
+        assert conn.connection_count == 1
+
+
 def test_connection_that_cannot_be_reopened_in_the_child_says_why(browser: Chrome) -> None:
     parent = os.getpid()
 
