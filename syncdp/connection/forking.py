@@ -32,7 +32,7 @@ import threading
 import weakref
 from concurrent.futures import Future
 from types import FunctionType, MethodType, ModuleType
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from syncdp.exceptions import IncompatibleRuntimeError
 
@@ -82,15 +82,20 @@ class _Renewer:
     """One walk over the object graph; the same old lock always gets the same new one."""
 
     def __init__(self) -> None:
-        self.fresh: Dict[int, Any] = {}
+        # id -> (the lock, its replacement); fresh locks map to themselves. Both are kept
+        # alive for the whole walk, so that no id is reused by another lock meanwhile.
+        self.fresh: Dict[int, Tuple[Any, Any]] = {}
         self.seen: set[int] = set()
         self.renewed = 0
 
     def lock_for(self, old: Any) -> Any:
-        new = self.fresh.get(id(old))
-        if new is None:
-            new = self.fresh[id(old)] = _FACTORIES[type(old)]()
-            self.renewed += 1
+        known = self.fresh.get(id(old))
+        if known is not None:
+            return known[1]
+        new = _FACTORIES[type(old)]()
+        self.fresh[id(old)] = (old, new)
+        self.fresh[id(new)] = (new, new)
+        self.renewed += 1
         return new
 
     def walk(self, root: Any) -> None:
