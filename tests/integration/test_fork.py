@@ -69,8 +69,9 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Chrome]:
 
 @pytest.fixture
 def tab(browser: Chrome, server: LocalServer) -> Iterator[Tab]:
-    new = browser.new_tab(server.url("/"))
+    new = browser.new_tab()
     try:
+        new.go_to(server.url("/"))  # returns after the load event (new_tab(url) may not)
         yield new
     finally:
         new.close()
@@ -270,7 +271,7 @@ def test_command_the_parent_waits_for_fails_in_the_child_and_is_answered_in_the_
     with ConnectionHandler(browser.process.port, page_id=browser.get_page().target_id) as conn:
         pending = conn.submit({
             "method": "Runtime.evaluate",
-            "params": {"expression": "new Promise(r => setTimeout(() => r('late'), 1500))",
+            "params": {"expression": "new Promise(r => setTimeout(() => r('late'), 5000))",
                        "awaitPromise": True},
         })
 
