@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import select
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
