@@ -24,7 +24,7 @@ from typing import (
 )
 
 from syncdp._types import TransportOpener
-from syncdp.connection import ConnectionHandler, Session
+from syncdp.connection import ConnectionHandler, Session, forking
 from syncdp.connection.endpoint import _Endpoint
 from syncdp.discovery import make_ssl_context
 from syncdp.exceptions import CommandError, ReplayMismatchError, SyncdpError
@@ -142,6 +142,7 @@ class Browser(BrowserControl, BrowserTabs[Tab]):
         self._protocol_error: Optional[SyncdpError] = None
         self._protocol_lock = threading.Lock()
         self._cdp: Optional["CDP"] = None
+        forking.track(self)  # a forked child gets fresh locks (its tabs' too)
         if endpoint is not None or open_transport is not None:
             self._connection = ConnectionHandler(
                 endpoint, open_transport=open_transport, record=recorder, **self._link_options
@@ -549,7 +550,8 @@ class Chrome(Browser):
             self._stopped = True  # first: other threads get the clear error from now on
         connection = self._connection
         closing = False
-        if connection is not None and connection.connected:
+        if connection is not None and connection.connected and self._process.owned:
+            # (A forked child never closes its parent's browser.)
             # Closing the browser drops every socket: a deliberate end, not a loss.
             connection.hooks.expect_close()
             with self._tabs_lock:

@@ -35,6 +35,7 @@ __all__ = [
     "StaleElementError",
     "DialogOpenError",
     "ReplayMismatchError",
+    "IncompatibleRuntimeError",
 ]
 
 
@@ -412,3 +413,12 @@ class ReplayMismatchError(SyncdpError):
         self.nearest = nearest
         self.diff = diff
         super().__init__(message)
+
+
+class IncompatibleRuntimeError(SyncdpError, RuntimeError):
+    """The process changed under syncdp in a way its objects cannot follow.
+
+    Raised when ``threading`` was monkey-patched (gevent's ``monkey.patch_all()``) after a
+    connection was made: its locks and threads are real OS ones that greenlets would block
+    on for ever. The message names the fix (patch before importing syncdp).
+    """

@@ -25,12 +25,14 @@ import atexit
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from syncdp._types import Transport
+from syncdp.connection import forking
 from syncdp.connection.commands import CommandFuture, CommandManager
 from syncdp.connection.events import EXITING, EXITING_MESSAGE, WAIT_SLICE
 from syncdp.connection.reconnect import Dispatcher, replay
@@ -41,6 +43,7 @@ from syncdp.exceptions import (
     ConnectionClosedError,
     InvalidCommand,
     ReplayMismatchError,
+    SyncdpConnectionError,
 )
 from syncdp.transports import TransportClosed, redact_url
 
@@ -76,6 +79,7 @@ class Link:
         self.ready = True  # False until the enables of a reconnect are replayed
         self.reader: Optional[threading.Thread] = None
         self.ended = threading.Event()  # set once the teardown is over
+        self.pid = os.getpid()  # the process that opened it (a forked child does not own it)
 
     def abort(self) -> None:
         """Drop the transport at once, as a lost connection would (the reader tears down)."""
@@ -115,7 +119,10 @@ class ConnectionCore:
         # Serializes connect, reconnect and close; commands never hold it on the hot path.
         self._state_lock = threading.RLock()
         self.on_lost: List[Callable[[str, Optional[int], Optional[str], bool], None]] = []
+        self.forked_from: Optional[int] = None  # the pid whose connection a fork inherited
+        self._made_with = forking.lock_factory()  # threading.Lock now: see check_runtime
         _live.add(self)
+        forking.on_fork_in_child(self, ConnectionCore.forked_in_child)
 
     @property
     def connected(self) -> bool:
@@ -127,6 +134,8 @@ class ConnectionCore:
 
     def ensure_connected(self) -> Link:
         """The live link, connecting (and replaying enables after a loss) first."""
+        if threading.Lock is not self._made_with:  # monkey-patched since: never a hang
+            forking.check_runtime(self._made_with, "this connection")
         link = self.link
         if link is not None and link.alive and link.ready:
             return link
@@ -143,7 +152,8 @@ class ConnectionCore:
         if old is not None:
             # Its teardown normally ends at once; past the bound, epochs keep it harmless.
             self._join_reader(old)
-        transport, url = self._open_transport()
+        parent = self.forked_from
+        transport, url = self._open_after_fork(parent) if parent else self._open_transport()
         epoch, put = self._dispatcher.start_epoch()
         router = Router(self.commands, self.root, self.sessions, put)
         link = Link(transport, url, epoch, router)
@@ -160,6 +170,40 @@ class ConnectionCore:
         reconnect = self.connection_count > 1
         logger.info("%s to %s", "reconnected" if reconnect else "connected", redact_url(url))
         return link
+
+    def _open_after_fork(self, parent: int) -> Tuple[Transport, str]:
+        try:
+            return self._open_transport()
+        except SyncdpConnectionError as exc:
+            raise SyncdpConnectionError(
+                "this process (pid %d) was forked from pid %d and must open a connection of its "
+                "own to the same browser, which failed: %s. A pipe connection cannot be shared "
+                "across fork: launch the browser in this process, or use a websocket "
+                "(Chrome(), connect(port)) in the parent" % (os.getpid(), parent, exc)
+            ) from exc
+
+    def forked_in_child(self) -> None:
+        """In a forked child, before anything else runs (the only thread; fresh locks).
+
+        The parent's socket and threads are not ours: forget them without a close handshake
+        (the parent still uses that socket) and reconnect on first use, as after a loss;
+        sessions re-attach then. Commands the parent was waiting for fail here: their
+        answers go to the parent.
+        """
+        link, self.link = self.link, None
+        self._dispatcher = Dispatcher("syncdp-dispatcher-%d" % self.serial)
+        if link is None:
+            return
+        self.forked_from = link.pid
+        message = "sent by process %d before it forked; its answer goes to that process, not to " \
+            "this child (pid %d)" % (link.pid, os.getpid())
+        self.commands.fail_all(lambda method: ConnectionClosedError(message, method=method))
+        lost = "the connection belongs to process %d (this process was forked from it)" % link.pid
+        for hook in list(self.on_lost):
+            hook(lost, None, None, False)
+        self.root.events.fail_waiters(
+            lambda event: ConnectionClosedError(lost + " while waiting for " + event)
+        )
 
     def _replay_call(
         self, link: Link, session_id: Optional[str]

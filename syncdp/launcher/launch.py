@@ -354,6 +354,13 @@ class BrowserProcess:
         return child.returncode
 
     @property
+    def owned(self) -> bool:
+        """Whether this process launched the browser (False in a forked child: it may use
+        the browser, but never stops it nor removes its profile)."""
+        state = self._state
+        return state is None or state.owner_pid == os.getpid()
+
+    @property
     def stderr_tail(self) -> str:
         """The last ~50 lines the browser wrote to stderr."""
         return self._state.tail.text() if self._state is not None else ""

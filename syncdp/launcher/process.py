@@ -28,8 +28,10 @@ program: see :mod:`syncdp.launcher.watchdog`)::
   number reused within the stop() window.)
 * On Linux the watchdog is also a child subreaper, so browser descendants orphaned by the
   browser's exit are reaped by it rather than left as zombies under a non-reaping PID 1.
-* Caveat: a child forked without exec (``multiprocessing``'s "fork") inherits the owner's
-  end of the pipe, so the watchdog fires only once that child has exited as well.
+* A child forked without exec (``os.fork``, ``multiprocessing``'s "fork", Celery's prefork
+  pool) closes its inherited copy of the pipe at once (a fork hook), so the watchdog still
+  fires when the owner dies; the child never reads the watchdog's reports (they are the
+  owner's) and never signals the browser (see :mod:`syncdp.launcher.launch`).
 
 Without a usable Python interpreter (a frozen application, a zip install) and on Windows the
 browser is spawned directly; it is then only cleaned up by an explicit stop, garbage
@@ -53,6 +55,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import IO
 
+from syncdp.connection import forking
 from syncdp.exceptions import BrowserLaunchError
 from syncdp.launcher import watchdog
 from syncdp.launcher.linux import is_dying, start_time
@@ -193,9 +196,23 @@ class WatchdogChild(BrowserChild):
         self._status_eof = False
         self._exited = False
         self._started_at: int | None = None  # the browser's start time: see _still_ours()
+        self._owner_pid = os.getpid()  # only the owner talks to the watchdog
+        forking.on_fork_in_child(self, WatchdogChild.forked_in_child)
+
+    def forked_in_child(self) -> None:
+        """In a forked child: close its copy of the watchdog's stdin (the owner keeps its own,
+        so the watchdog still reads EOF when the owner dies, whatever this child does)."""
+        control, self._control = self._control, None
+        if control is not None:
+            try:
+                control.close()  # this copy only: no "q" is written, the browser runs on
+            except (OSError, ValueError):
+                pass
 
     def _pump(self, timeout: float) -> None:
         """Read what the watchdog reported, waiting up to ``timeout`` for something."""
+        if os.getpid() != self._owner_pid:
+            return  # a forked child: the reports are the owner's to read
         # One reader at a time: is_running() may poll from any thread while stop() runs.
         with self._pump_lock:
             self._pump_locked(timeout)
@@ -236,7 +253,7 @@ class WatchdogChild(BrowserChild):
         """True once the watchdog reported the browser's exit (or, the watchdog gone, the
         kernel no longer knows the browser's pid)."""
         self._pump(0.0)
-        if not self._exited and self._status_eof:
+        if not self._exited and (self._status_eof or os.getpid() != self._owner_pid):
             # The watchdog is gone without reporting an exit (killed by someone else):
             # fall back to asking the kernel about the browser itself.
             self._exited = not self._still_ours() or is_dying(self.pid)
@@ -259,7 +276,7 @@ class WatchdogChild(BrowserChild):
         return _pid_exists(pid) and _is_group_leader(pid)
 
     def _wait_slice(self, timeout: float) -> None:
-        if self._status_eof:
+        if self._status_eof or os.getpid() != self._owner_pid:
             time.sleep(timeout)
         else:
             self._pump(timeout)
@@ -334,11 +351,14 @@ class DirectChild(BrowserChild):
         assert self._proc.stderr is not None
         self.stderr = self._proc.stderr
         self.pid = self._proc.pid
+        self._owner_pid = os.getpid()  # a forked child cannot wait for it: not its child
 
     def poll(self) -> bool:
         """True once the browser has exited (observed without reaping where possible)."""
         if self.returncode is not None:
             return True
+        if os.getpid() != self._owner_pid:
+            return not _pid_exists(self._proc.pid) or is_dying(self._proc.pid)
         waitid = getattr(os, "waitid", None)
         if waitid is not None:
             # WNOWAIT keeps the process unreaped, so its pgid stays ours to signal.
