@@ -298,10 +298,10 @@ def test_routes_reach_out_of_process_iframes(browser: Chrome, tab: Tab, site: _S
     tab.route("*/frame-data", lambda route: route.fulfill(body="routed in the frame"))
 
     def frame_title() -> Any:
-        for frame in tab.frames:
-            if frame.target_type == "iframe":
+        for session in tab.connection.child_sessions:
+            if session.target_type == "iframe":
                 try:
-                    result = frame.send("Runtime.evaluate", {"expression": "document.title",
+                    result = session.send("Runtime.evaluate", {"expression": "document.title",
                                                              "returnByValue": True})
                 except SyncdpError:  # no document yet, or replaced meanwhile: look again
                     return None
