@@ -257,7 +257,9 @@ def test_tests_without_its_fixtures_launch_no_browser(
 @needs_chromium
 def test_syncdp_pipe_runs_the_browser_fixture_on_a_pipe(suite: pytest.Pytester) -> None:
     suite.makepyfile(
-        test_pipe="""
+        # Not "test_pipe": pytester runs in this process, where tests/integration/test_pipe.py
+        # may already be imported under that name.
+        test_plugin_on_a_pipe="""
         def test_on_a_pipe(browser, tab):
             assert browser.process.options.pipe is True
             assert browser.process.pipe is not None
