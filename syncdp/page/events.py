@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Optional, Set
@@ -39,6 +40,7 @@ class _BackgroundPool:
     """A small worker pool for ``background=True`` callbacks that knows its own threads."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._threads: Set[threading.Thread] = set()
         self._executor = ThreadPoolExecutor(
             4, thread_name_prefix="syncdp-background", initializer=self._joined
@@ -73,17 +75,20 @@ class PageEvents:
         self._core.check_open("Tab.on(%r)" % event_name)
         self._check_event_name(event_name)
         if background:
-            pool = self._background_pool()
+            self._background_pool()  # made now: its threads start with the first event
             target = callback
 
             def callback(event: Dict[str, Any]) -> None:
-                pool.submit(target, event)
+                self._background_pool().submit(target, event)
 
         return self._core.connection.register_callback(event_name, callback, temporary)
 
     def _background_pool(self) -> _BackgroundPool:
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or self._pool.pid != os.getpid():
+                # None yet, or inherited across fork(): the parent's pool has no threads in
+                # this process (its queue would never be served); let it go without a
+                # shutdown, which would wait for threads that do not exist here.
                 self._pool = _BackgroundPool()
             return self._pool
 

@@ -189,13 +189,23 @@ class PipeOpener:
         self._fds: Optional[tuple[int, int]] = (read_fd, write_fd)
         self._label = label
         self._lock = threading.Lock()
+        self._pid = os.getpid()  # the fds are this process's: a forked child must not use them
 
     def __call__(self) -> PipeTransport:
         """The transport on the pipe (it owns the fds from then on).
 
         Raises:
-            PipeClosedError: called again (a reconnection), or after :meth:`discard`.
+            PipeClosedError: called again (a reconnection), after :meth:`discard`, or in a
+                forked child of the process that launched the browser.
         """
+        if os.getpid() != self._pid:
+            # The parent's pipe, inherited across fork(): writing on it would interleave the
+            # child's commands with the parent's on the browser's one pipe.
+            raise PipeClosedError(
+                "a browser pipe cannot be used by a forked process: it belongs to process %d "
+                "(this is %d); start a Chrome in this process, or launch the browser with a "
+                "port (pipe=False) and connect() to it" % (self._pid, os.getpid())
+            )
         with self._lock:
             fds, self._fds = self._fds, None
         if fds is None:

@@ -264,6 +264,33 @@ def test_parent_keeps_working_after_its_forked_child_is_sigkilled(browser: Chrom
     assert browser.process.is_running()
 
 
+def test_background_callbacks_of_an_inherited_tab_run_in_the_child(tab: Tab) -> None:
+    """The parent's background pool has no threads in the child: the child gets its own."""
+    seen: List[str] = []
+    fired = threading.Event()
+
+    def on_console(event: Dict[str, Any]) -> None:
+        seen.append(str(event["params"]["args"][0].get("value")))
+        fired.set()
+
+    tab.send("Runtime.enable")
+    tab.on("Runtime.consoleAPICalled", on_console, background=True)
+    tab.execute_script("console.log('in the parent')")
+    assert fired.wait(CHILD_TIMEOUT) and seen == ["in the parent"]
+
+    def work() -> List[str]:
+        tab.execute_script("console.log('in the child')")
+        # (Runtime.enable, replayed on the child's own connection, may report the page's
+        # earlier messages again first.)
+        deadline = time.monotonic() + 20
+        while "in the child" not in seen and time.monotonic() < deadline:
+            fired.wait(0.1)
+        return seen
+
+    outcome = Child(work).outcome()
+    assert "in the child" in outcome.get("value", []), outcome
+
+
 def test_command_the_parent_waits_for_fails_in_the_child_and_is_answered_in_the_parent(
     browser: Chrome,
 ) -> None:

@@ -311,3 +311,31 @@ def test_the_cli_evaluates_over_a_pipe(server: LocalServer, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '"second"'
     assert "SYNCDP_PIPE environment variable must be 1 or 0" in run().stderr
+
+
+def test_a_forked_child_cannot_open_its_parents_pipe() -> None:
+    """A lazily connected pipe inherited across fork() is refused in the child, naming both
+    processes: its commands would otherwise interleave with the parent's on the one pipe."""
+    from syncdp.transports.pipe import PipeOpener
+
+    to_browser_r, to_browser_w = os.pipe()
+    from_browser_r, from_browser_w = os.pipe()
+    opener = PipeOpener(from_browser_r, to_browser_w)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit code only
+            code = 3
+            try:
+                opener()
+            except PipeClosedError as exc:
+                code = 0 if "forked process" in str(exc) and str(os.getppid()) in str(exc) else 4
+            except BaseException:
+                code = 5
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        transport = opener()  # the parent still opens it
+        transport.close()
+    finally:
+        for fd in (to_browser_r, from_browser_w):
+            os.close(fd)
