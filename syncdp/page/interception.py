@@ -290,7 +290,7 @@ class Interceptor:
         self._lock = threading.RLock()
         self._routes: List[_RouteEntry] = []
         self._credentials: Optional[Tuple[str, str]] = None
-        self._listening = False
+        self._listening: List[int] = []  # callback ids while routes or credentials exist
         # Out-of-process iframes (sessions) that have our callbacks already.
         self._frames_seen: "weakref.WeakSet[Any]" = weakref.WeakSet()
         # Requests whose auth challenge was answered once: a second challenge means the
@@ -357,6 +357,7 @@ class Interceptor:
         if not self._routes and self._credentials is None:
             domains.release("Fetch", "interception")
             self._apply_to_frames(None)
+            self._unlisten()
             return
         self._listen()
         params = self._fetch_params()
@@ -367,11 +368,19 @@ class Interceptor:
         if self._listening:
             return
         connection = self._core.connection
-        connection.register_callback("Fetch.requestPaused", self._on_request_paused)
-        connection.register_callback("Fetch.authRequired", self._on_auth_required)
-        # Out-of-process iframes (after Tab.follow_children) fetch through their own session.
-        connection.register_callback(ATTACHED_EVENT, self._on_attached)
-        self._listening = True
+        self._listening = [
+            connection.register_callback("Fetch.requestPaused", self._on_request_paused),
+            connection.register_callback("Fetch.authRequired", self._on_auth_required),
+            # Out-of-process iframes (after Tab.follow_children) fetch through their own session.
+            connection.register_callback(ATTACHED_EVENT, self._on_attached),
+        ]
+
+    def _unlisten(self) -> None:
+        """No route and no credentials left: stop answering Fetch events, which from now on
+        belong to whoever else enabled Fetch (the user's own interception)."""
+        ids, self._listening = self._listening, []
+        for callback_id in ids:
+            self._core.connection.remove_callback(callback_id)
 
     # -- out-of-process iframes ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 from tabkit import browser, tab
@@ -225,6 +225,32 @@ def test_unroute_removes_the_routes_of_a_pattern_and_interception_stops(tab: Tab
     tab.on("Fetch.requestPaused", paused.append)
     assert json.loads(_fetch(tab, "/echo")["text"])["path"] == "/echo"
     assert paused == []
+
+
+def test_after_the_last_unroute_the_users_own_fetch_interception_is_left_alone(
+    tab: Tab, site: _Server
+) -> None:
+    """Routes gone, the user intercepts with raw Fetch: syncdp no longer answers the pauses
+    (it would continue each request first, and the user's own answer would then fail)."""
+    tab.go_to(site.url("/page"))
+    tab.route("*/echo*", lambda route: route.fulfill(body="routed"))
+    assert _fetch(tab, "/echo")["text"] == "routed"
+    assert tab.unroute("*/echo*") == 1
+    answered: List[Any] = []
+
+    def fulfill_myself(event: Dict[str, Any]) -> None:
+        body = base64.b64encode(b"by the user").decode()
+        answered.append(tab.send("Fetch.fulfillRequest", {
+            "requestId": event["params"]["requestId"], "responseCode": 200, "body": body,
+        }))
+
+    tab.on("Fetch.requestPaused", fulfill_myself, background=True)
+    tab.send("Fetch.enable", {"patterns": [{"urlPattern": "*/echo*"}]})
+    try:
+        assert _fetch(tab, "/echo")["text"] == "by the user"
+        assert answered == [{}]
+    finally:
+        tab.send("Fetch.disable")
 
 
 def test_unroute_with_a_handler_removes_only_that_one(tab: Tab, site: _Server) -> None:
