@@ -43,6 +43,16 @@ def _check_optional_text(value: Any, what: str) -> Optional[str]:
     return value
 
 
+def _context(browser_context_id: Any) -> Dict[str, Any]:
+    """The ``browserContextId`` parameter: none for the default context (``None``).
+
+    An empty string is refused: sent as "no context" it would act on the default one.
+    """
+    if _check_optional_text(browser_context_id, "browser_context_id") is None:
+        return {}
+    return {"browserContextId": browser_context_id}
+
+
 def _expired(cookie: Dict[str, Any]) -> List[Dict[str, Any]]:
     """``Storage.setCookies`` entries that delete ``cookie``: the same cookie, expired.
 
@@ -89,24 +99,23 @@ class BrowserControl:
 
     def get_cookies(self, *, browser_context_id: Optional[str] = None) -> List[Dict[str, Any]]:
         """All cookies of the default (or the given) context."""
-        params = {"browserContextId": browser_context_id} if browser_context_id else {}
-        return list(self.send("Storage.getCookies", params)["cookies"])
+        return list(self.send("Storage.getCookies", _context(browser_context_id))["cookies"])
 
     def set_cookies(
         self, cookies: Sequence[Dict[str, Any]], *, browser_context_id: Optional[str] = None
     ) -> None:
         """Set cookies (CDP ``CookieParam`` dicts: ``name``, ``value``, ``url`` or ``domain``...)."""
-        if isinstance(cookies, dict) or not all(isinstance(c, dict) for c in cookies):
-            raise InvalidCommand("cookies must be a list of dicts")
-        params: Dict[str, Any] = {"cookies": list(cookies)}
-        if browser_context_id:
-            params["browserContextId"] = browser_context_id
+        if isinstance(cookies, (dict, str, bytes)):
+            raise InvalidCommand("cookies must be a list of dicts, got %r" % (cookies,))
+        listed = list(cookies)  # once: a generator is read a single time
+        if not all(isinstance(c, dict) for c in listed):
+            raise InvalidCommand("cookies must be a list of dicts, got %r" % (listed,))
+        params: Dict[str, Any] = dict(_context(browser_context_id), cookies=listed)
         self.send("Storage.setCookies", params)
 
     def delete_all_cookies(self, *, browser_context_id: Optional[str] = None) -> None:
         """Remove every cookie of the default (or the given) context."""
-        params = {"browserContextId": browser_context_id} if browser_context_id else {}
-        self.send("Storage.clearCookies", params)
+        self.send("Storage.clearCookies", _context(browser_context_id))
 
     def set_download_path(self, path: str) -> None:
         """Save downloads into ``path`` (created if missing) without asking."""

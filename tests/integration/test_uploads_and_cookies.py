@@ -118,3 +118,25 @@ def test_bad_delete_cookies_arguments_raise_invalid_command(
 ) -> None:
     with pytest.raises(InvalidCommand, match=name):
         browser.delete_cookies(**kwargs)
+
+
+@pytest.mark.parametrize("call", ["get_cookies", "delete_all_cookies", "set_cookies"])
+def test_an_empty_browser_context_id_is_refused_not_taken_for_the_default_context(
+    browser: Chrome, call: str
+) -> None:
+    args = ([{"name": "a", "value": "1", "url": "http://127.0.0.1/"}],) if call == "set_cookies" else ()
+    with pytest.raises(InvalidCommand, match="browser_context_id"):
+        getattr(browser, call)(*args, browser_context_id="")
+
+
+def test_set_cookies_takes_any_iterable_of_cookie_dicts_once(browser: Chrome) -> None:
+    context = browser.create_browser_context()
+    try:
+        cookies = ({"name": n, "value": "v", "url": "http://127.0.0.1/"} for n in ("a", "b"))
+        browser.set_cookies(cookies, browser_context_id=context)  # a generator
+        names = sorted(c["name"] for c in browser.get_cookies(browser_context_id=context))
+        assert names == ["a", "b"]
+        with pytest.raises(InvalidCommand, match="cookies must be a list of dicts"):
+            browser.set_cookies("name=value")  # type: ignore[arg-type]
+    finally:
+        browser.delete_browser_context(context)
