@@ -155,6 +155,11 @@ class ConnectionHandler(_Endpoint):
             )
         self._open_transport_fn = open_transport
         self._ping_interval = _check_ping_interval(ping_interval)
+        if open_transport is not None and self._ping_interval:
+            raise InvalidCommand(
+                "ping_interval is the websocket heartbeat: it does not apply to open_transport "
+                "(a pipe ends with its browser; a replay has no link), got %r" % (ping_interval,)
+            )
         self._ssl_context = discovery.make_ssl_context(ca_file, ssl_context)
         if not isinstance(page_id, str) or not page_id:
             raise InvalidCommand("page_id must be 'browser' or a target id, got %r" % (page_id,))

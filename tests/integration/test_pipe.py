@@ -339,3 +339,10 @@ def test_a_forked_child_cannot_open_its_parents_pipe() -> None:
     finally:
         for fd in (to_browser_r, from_browser_w):
             os.close(fd)
+
+
+@pytest.mark.parametrize("interval", [5.0, 1])
+def test_a_heartbeat_on_an_open_transport_is_refused(interval: float) -> None:
+    with pytest.raises(InvalidCommand, match="ping_interval"):
+        ConnectionHandler(None, open_transport=lambda: None, ping_interval=interval)  # type: ignore[arg-type, return-value]
+    ConnectionHandler(None, open_transport=lambda: None, ping_interval=0).close()  # type: ignore[arg-type, return-value]
