@@ -203,6 +203,19 @@ class PageCore:
 
     # -- domains the user enabled -------------------------------------------------------------
 
+    def stop_loading(self, what: str) -> None:
+        """Stop an unfinished navigation (``what`` names it in the log), best effort and quick.
+
+        For a caller that is raising already (a timeout, Ctrl-C): a navigation left running
+        would hold back the tab's next commands until its server answers.
+        """
+        if self.closed or self.crashed:
+            return
+        try:
+            self.connection.send("Page.stopLoading", timeout=2)
+        except (SyncdpError, OSError) as exc:
+            logger.debug("stopping the unfinished %s of %s: %s", what, self.target_id, exc)
+
     def user_enabled(self, domain: str) -> bool:
         """Whether the user enabled ``domain`` through this tab (and did not disable it)."""
         with self._domains_lock:

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Dict
 
 from syncdp._checks import check_timeout
-from syncdp.exceptions import CommandTimeoutError, EventTimeoutError, SyncdpError
+from syncdp.exceptions import CommandTimeoutError, EventTimeoutError
 from syncdp.page.core import PageCore
 from syncdp.page.dialogs import Dialogs
 
@@ -52,17 +52,9 @@ class History:
                         "Page.navigateToHistoryEntry", {"entryId": entries[index]["id"]}, timeout=limit
                     )
         except (CommandTimeoutError, EventTimeoutError, KeyboardInterrupt):
-            self._stop_loading()
+            self._core.stop_loading("history navigation")
             raise
         return True
-
-    def _stop_loading(self) -> None:
-        if self._core.closed or self._core.crashed:
-            return
-        try:
-            self._core.connection.send("Page.stopLoading", timeout=2)
-        except (SyncdpError, OSError) as exc:
-            logger.debug("stopping the unfinished history navigation: %s", exc)
 
 
 def _entry_shown(event: Dict[str, Any], main: str, state: Dict[str, str]) -> bool:

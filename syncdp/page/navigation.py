@@ -18,7 +18,6 @@ from syncdp.exceptions import (
     EventTimeoutError,
     InvalidCommand,
     NavigationError,
-    SyncdpError,
 )
 from syncdp.page.core import PageCore
 from syncdp.page.dialogs import Dialogs
@@ -138,18 +137,8 @@ class Navigator:
         try:
             yield
         except (CommandTimeoutError, EventTimeoutError, KeyboardInterrupt):
-            self._stop_loading()
+            self._core.stop_loading("navigation")
             raise
-
-    def _stop_loading(self) -> None:
-        # Best effort and quick: the caller is raising already. A navigation left running
-        # would hold back the tab's next commands until its server answers.
-        if self._core.closed or self._core.crashed:
-            return
-        try:
-            self._core.connection.send("Page.stopLoading", timeout=2)
-        except (SyncdpError, OSError) as exc:
-            logger.debug("stopping the unfinished navigation of %s: %s", self._core.target_id, exc)
 
     def _main_frame_id(self) -> str:
         if self._main_frame is None:
