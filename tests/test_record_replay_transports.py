@@ -133,6 +133,44 @@ def test_a_recorded_connection_writes_both_directions_in_order_gzip_without_a_ti
     assert records[3]["msg"]["params"] == {"targetId": "target-1", "again": "target-1"}
 
 
+@pytest.mark.parametrize("name", ["run.cdp.jsonl", "run.cdp.jsonl.gz"])
+def test_a_forked_child_records_into_its_own_file_and_never_into_the_parents(
+    tmp_path: Path, name: str
+) -> None:
+    """The child's copy of the parent's unwritten buffer (and a gzip trailer) must not land in
+    the parent's file: the parent's recording stays exactly the parent's messages."""
+    import os
+
+    path = tmp_path / name
+    with FakeCDP() as fake:
+        handler = ConnectionHandler(fake.port, record=str(path))
+        try:
+            handler.send("Test.echo", {"who": "parent-before"})  # buffered, not yet on disk
+            pid = os.fork()
+            if pid == 0:  # the child: its own connection, its own file; report by exit code
+                code = 1
+                try:
+                    handler.send("Test.echo", {"who": "child"})
+                    handler.close()
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+            handler.send("Test.echo", {"who": "parent-after"})
+        finally:
+            handler.close()
+
+    def whos(file: Path) -> List[str]:
+        return [r["msg"]["params"]["who"] for r in read_recording(str(file))
+                if r["dir"] == "send" and r["msg"].get("method") == "Test.echo"]
+
+    assert whos(path) == ["parent-before", "parent-after"]
+    stem, _, extensions = name.partition(".")
+    child_file = tmp_path / ("%s.pid%d.%s" % (stem, pid, extensions))
+    assert whos(child_file) == ["child"]
+
+
 # -- replay -------------------------------------------------------------------------------
 
 

@@ -50,6 +50,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from typing import IO, Any, Callable, Dict, List, Optional, Set, Tuple, Union, cast
 
 from syncdp._types import Transport
@@ -300,6 +301,40 @@ class Recorder:
         self._methods: Dict[Tuple[Optional[str], int], str] = {}
         self.count = 0
         """How many messages were written."""
+        _RECORDERS.add(self)
+
+    def forked_in_child(self) -> None:
+        """In a forked child (``os.register_at_fork``): let go of the parent's file and record
+        this process's own messages into a file of its own.
+
+        The inherited file object shares the parent's file and holds a copy of its unwritten
+        buffer: flushed or closed here, that copy (and a gzip trailer) would land in the
+        parent's recording. Its descriptor is pointed at ``/dev/null`` first, in this process
+        only. The child's recording is ``<name>.pid<N><extensions>`` beside the parent's.
+        """
+        self._lock = threading.Lock()  # a thread of the parent may have held it
+        handle, self._file = self._file, None
+        if handle is not None:
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(devnull, handle.fileno())
+                finally:
+                    os.close(devnull)
+            except (OSError, ValueError) as exc:  # pragma: no cover - a closed handle
+                logger.debug("recording %s: could not detach the inherited file: %s", self.path, exc)
+        parent_path = self.path
+        directory, name = os.path.split(parent_path)
+        stem, dot, extensions = name.partition(".")
+        self.path = os.path.join(directory, "%s.pid%d%s%s" % (stem, os.getpid(), dot, extensions))
+        self._opened = False
+        self._tokens = _Tokens()
+        self._methods = {}
+        self.count = 0
+        logger.warning(
+            "forked process %d records into %s (the recording %s belongs to the parent)",
+            os.getpid(), self.path, parent_path,
+        )
 
     def __repr__(self) -> str:
         return "<Recorder %s, %d message(s)>" % (self.path, self.count)
@@ -376,6 +411,18 @@ class Recorder:
             handle, self._file = self._file, None
         if handle is not None:
             handle.close()
+
+
+_RECORDERS: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for recorder in list(_RECORDERS):
+        recorder.forked_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _line(record: Dict[str, Any]) -> bytes:
