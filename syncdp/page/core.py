@@ -77,6 +77,15 @@ def check_name(value: Any, what: str) -> str:
     return value
 
 
+# How each helper that keeps a domain enabled (page.domains) is turned off, for messages.
+_HELPER_OFF = {
+    "network log": "disable_network_events()",
+    "blocked urls": "block_urls([])",
+    "offline": "emulate(offline=False)",
+    "interception": "unroute() and set_http_credentials(None)",
+}
+
+
 class PageCore:
     """One tab's connection with the checks every command of the tab passes.
 
@@ -201,8 +210,6 @@ class PageCore:
         if error is not None:
             raise error
 
-    # -- domains the user enabled -------------------------------------------------------------
-
     def stop_loading(self, what: str) -> None:
         """Stop an unfinished navigation (``what`` names it in the log), best effort and quick.
 
@@ -215,6 +222,8 @@ class PageCore:
             self.connection.send("Page.stopLoading", timeout=2)
         except (SyncdpError, OSError) as exc:
             logger.debug("stopping the unfinished %s of %s: %s", what, self.target_id, exc)
+
+    # -- domains the user enabled -------------------------------------------------------------
 
     def user_enabled(self, domain: str) -> bool:
         """Whether the user enabled ``domain`` through this tab (and did not disable it)."""
@@ -232,7 +241,21 @@ class PageCore:
     def send_for_user(
         self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30
     ) -> Dict[str, Any]:
-        """:meth:`send` for a command the user sent (``X.enable``/``X.disable`` noted)."""
+        """:meth:`send` for a command the user sent (``X.enable``/``X.disable`` noted).
+
+        Raises:
+            InvalidCommand: ``X.disable`` while syncdp's helpers on this tab still need the
+                domain (they would stop working without a word): names them.
+        """
+        domain, _, verb = method.rpartition(".")
+        helpers = self.domains.users(domain) if verb == "disable" else set()
+        if helpers:
+            raise InvalidCommand(
+                "%s would stop what this tab still uses it for: %s; end %s first (a helper "
+                "never turns off a domain you enabled, nor you one a helper still needs)"
+                % (method, ", ".join("%s (%s)" % (h, _HELPER_OFF.get(h, "?")) for h in sorted(helpers)),
+                   "it" if len(helpers) == 1 else "them")
+            )
         result = self.send(method, params, timeout=timeout)
         self._note_user_command(method)
         return result

@@ -28,6 +28,7 @@ from syncdp.exceptions import (
     ConnectionClosedError,
     DialogOpenError,
     EventTimeoutError,
+    InvalidCommand,
     JavaScriptError,
     NavigationError,
     TargetClosedError,
@@ -365,6 +366,21 @@ def test_disable_network_events_leaves_the_users_own_network_enable_on(
     assert _fetch_and_wait_for_response(tab, "/data.json")
     tab.send("Network.disable")  # the user's own disable is sent as is
     assert not _fetch_and_wait_for_response(tab, "/data.json?after-disable")
+
+
+def test_the_users_disable_of_a_domain_a_helper_still_needs_is_refused_naming_it(
+    tab: Tab, server: LocalServer
+) -> None:
+    """Network.disable would silently stop the network log: refused, with how to end it."""
+    tab.go_to(server.url("/fetcher"))
+    tab.enable_network_events()
+    try:
+        with pytest.raises(InvalidCommand, match=r"network log \(disable_network_events\(\)\)"):
+            tab.send("Network.disable")
+        assert _fetch_and_wait_for_response(tab, "/data.json")  # the log still works
+    finally:
+        tab.disable_network_events()
+    tab.send("Network.disable")  # nobody needs it now: sent as is
 
 
 def test_disable_network_events_turns_the_domain_off_when_only_the_helper_used_it(
