@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from syncdp._checks import check_timeout
 from syncdp.connection import Session
@@ -103,6 +103,9 @@ class PageCore:
         self.dialog_policy: Optional[str] = None
         self._lock = threading.Lock()
         self._prepared_for = 0
+        # What helpers set on the page that a new connection (a reconnect, a forked child's)
+        # does not keep: emulation overrides, blocked URLs. Run after its set-up.
+        self._reapply: List[Callable[[], None]] = []
         self._closed = False
         self._crashed = False
         # Domains the user enabled through this tab (send, execute_command, cdp): syncdp's
@@ -262,6 +265,10 @@ class PageCore:
 
     # -- sending ----------------------------------------------------------------------------
 
+    def on_reconnect(self, reapply: Callable[[], None]) -> None:
+        """Have ``reapply`` (a helper's settings, sent again) run on every new connection."""
+        self._reapply.append(reapply)
+
     def prepare(self) -> None:
         """Enable what the tab relies on, once per connection (again after a reconnect)."""
         conn = self.connection
@@ -271,6 +278,7 @@ class PageCore:
         with self._lock:
             if self._prepared_for == conn.connection_count:
                 return
+            reconnected = self._prepared_for != 0
             commands: List[Any] = [
                 ("Page.enable", None),
                 ("Page.setLifecycleEventsEnabled", {"enabled": True}),
@@ -287,6 +295,13 @@ class PageCore:
             # One round trip for the set-up; X.enable kept for replay after a reconnect.
             conn.hooks.send_pipelined(commands, 30)
             self._prepared_for = conn.connection_count
+        if reconnected:
+            for reapply in list(self._reapply):
+                try:
+                    reapply()
+                except (SyncdpError, OSError) as exc:
+                    logger.warning("tab %s: a setting was not restored on the new connection: %s",
+                                   self.target_id, exc)
 
     def send(
         self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = 30

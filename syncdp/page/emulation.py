@@ -129,6 +129,14 @@ class Emulation:
         self._metrics: Optional[Dict[str, Any]] = None
         self._user_agent: Optional[str] = None
         self._locale: Optional[str] = None
+        self._applied: Dict[str, Any] = {}  # every option set so far: sent again on reconnect
+        core.on_reconnect(self._reapply)
+
+    def _reapply(self) -> None:
+        with self._lock:
+            applied = dict(self._applied)
+        if applied:
+            self.emulate(applied)
 
     def emulate(self, options: Dict[str, Any]) -> None:
         """Apply checked options (from :func:`check_emulation`)."""
@@ -146,6 +154,7 @@ class Emulation:
                 send(method, params)
             if "offline" in options:
                 self._set_offline(options["offline"])
+            self._applied.update(options)
 
     def _refusable(self, what: str, method: str, params: Dict[str, Any]) -> None:
         try:

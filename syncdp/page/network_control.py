@@ -43,6 +43,14 @@ class UrlBlocker:
         self._core = core
         self._lock = threading.Lock()
         self._patterns: List[str] = []
+        core.on_reconnect(self._reapply)
+
+    def _reapply(self) -> None:
+        with self._lock:
+            patterns = list(self._patterns)
+        if patterns:  # a new connection starts with nothing blocked
+            entries = [{"urlPattern": p, "block": True} for p in patterns]
+            self._core.send("Network.setBlockedURLs", {"urlPatterns": entries})
 
     def block(self, patterns: List[str]) -> None:
         """Block exactly ``patterns`` from now on (``[]``: nothing)."""

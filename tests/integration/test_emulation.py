@@ -3,6 +3,7 @@ offline) and ``browser.grant_permissions`` on real Chromium, in both tab modes."
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -147,3 +148,29 @@ def test_bad_permission_arguments_raise_invalid_command_naming_them(
 ) -> None:
     with pytest.raises(InvalidCommand, match=name):
         call(browser)
+
+
+@pytest.mark.parametrize("tab_mode", ["sessions", "sockets"])
+def test_emulation_and_blocked_urls_are_restored_after_a_reconnect(
+    server: LocalServer, tab_mode: str
+) -> None:
+    """A new connection starts with no override: the tab sends its settings again."""
+    with Chrome(tab_mode=tab_mode) as own:
+        tab = own.new_tab()
+        tab.go_to(server.url("/"))
+        tab.emulate(user_agent="syncdp-test-agent/1.0", viewport=(500, 400))
+        tab.block_urls(["*://*:*/blocked*"])
+        carrier = own.connection if tab_mode == "sessions" else tab.connection
+        carrier._link.abort()  # type: ignore[attr-defined]  # a dropped socket
+        deadline = time.monotonic() + 20
+        while carrier.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not carrier.connected, "the drop was not noticed"
+        tab.go_to(server.url("/"))  # reconnects (and re-attaches the tab)
+        assert carrier.connection_count == 2
+        assert tab.execute_script("navigator.userAgent") == "syncdp-test-agent/1.0"
+        assert tab.execute_script("[innerWidth, innerHeight]") == [500, 400]
+        failed = tab.execute_script(
+            "fetch('/blocked.json').then(() => 'loaded', e => 'failed: ' + e.message)"
+        )
+        assert str(failed).startswith("failed"), failed
