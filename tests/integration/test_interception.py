@@ -174,6 +174,8 @@ def test_a_second_decision_is_refused_and_the_first_stands(tab: Tab, site: _Serv
 
     tab.route("*/echo*", twice)
     assert _fetch(tab, "/echo")["text"] == "first"
+    # The page may read the body before the handler's second call returns: wait for it.
+    assert _wait_until(lambda: bool(errors)), "the second decision was not refused"
     assert len(errors) == 1 and "already fulfilled" in errors[0]
 
 
