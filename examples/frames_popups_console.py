@@ -1,4 +1,4 @@
-"""Frames, popups, console messages, history and waiting, on a local page (issue 15).
+"""Frames, popups, console messages, history and waiting, on a local page.
 
 Runs offline: a LocalServer serves an outer page on 127.0.0.1 with a same-process iframe and a
 cross-site one (on localhost: its own renderer process), and a link that opens a popup. Typed:

@@ -1,4 +1,4 @@
-"""History, frames, popups, console and waiting: the ``Tab`` methods of issue 15 (part B).
+"""History, frames, popups, console and waiting: the ``Tab`` methods Playwright users look for.
 
 :class:`PageFeatures` is a mixin of :class:`~syncdp.tab.Tab`; each method delegates to a
 collaborator of :mod:`syncdp.page` built on first use (``history``, ``frames``, ``popups``,
