@@ -250,6 +250,7 @@ class PageCore:
             InvalidCommand: ``X.disable`` while syncdp's helpers on this tab still need the
                 domain (they would stop working without a word): names them.
         """
+        check_name(method, "method")
         domain, _, verb = method.rpartition(".")
         helpers = self.domains.users(domain) if verb == "disable" else set()
         if helpers:
