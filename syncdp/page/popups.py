@@ -99,7 +99,7 @@ class BrowserTabs(Generic[TabT]):
 
             with browser.expect_tab() as new:
                 tab.query("a[target=_blank]").click()
-            print(new.value.current_url)
+            popup = new.value  # the new Tab
 
         Raises:
             InvalidCommand: a bad ``timeout`` (``None``: no limit).
