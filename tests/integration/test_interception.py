@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
+from pages import wait_until
 from tabkit import browser, tab
 
 from syncdp import Chrome, InvalidCommand, NavigationError, Route, SyncdpError, Tab
@@ -250,6 +251,9 @@ def test_after_the_last_unroute_the_users_own_fetch_interception_is_left_alone(
     tab.send("Fetch.enable", {"patterns": [{"urlPattern": "*/echo*"}]})
     try:
         assert _fetch(tab, "/echo")["text"] == "by the user"
+        # The page has its body once the browser took the fulfil; the callback's answer to
+        # it may land a moment later.
+        wait_until(lambda: answered, 10, "the user's Fetch.fulfillRequest got no answer")
         assert answered == [{}]
     finally:
         tab.send("Fetch.disable")
