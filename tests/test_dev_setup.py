@@ -120,6 +120,79 @@ def test_dev_lists_every_failed_test_again_after_tox_output(
     ]
 
 
+FAKE_TOX = """#!/bin/sh
+# A stand-in for tox: `fake-tox -e NAME` prints what tox and pytest would and exits like them.
+name="$2"
+echo "$name: commands[0]> pytest -v"
+if [ "$name" = slow ]; then
+    # Finishes only once "quick" has started: the two ran at the same time.
+    i=0
+    while [ ! -e "$MARKS/quick" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done
+    [ -e "$MARKS/quick" ] || { echo "FAILED tests/slow.py::t - quick never ran beside me"; exit 1; }
+    echo "[gw0] [100%] PASSED tests/slow.py::t"
+    exit 0
+fi
+touch "$MARKS/$name"
+echo "[gw0] [100%] FAILED tests/$name.py::t "
+echo "FAILED tests/$name.py::t - AssertionError: boom"
+echo "  $name: FAIL code 1"
+exit 1
+"""
+
+
+def test_dev_runs_the_matrix_two_environments_at_a_time_and_sums_them_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no arguments ./dev runs tox's environments in two lanes, one pytest worker each,
+    each output line prefixed with its environment; the end lists each environment's outcome
+    and every failed test, and the exit status says whether all passed."""
+    dev = _load_dev_script()
+    tox = tmp_path / "fake-tox"
+    tox.write_text(FAKE_TOX)
+    tox.chmod(0o755)
+    env = dict(os.environ, MARKS=str(tmp_path))
+    env.pop("SYNCDP_TEST_WORKERS", None)
+    code = dev.run_matrix(str(tox), ["slow", "quick"], 2, env)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "slow  | [gw0] [100%] PASSED tests/slow.py::t" in out.splitlines()
+    assert "quick | FAILED tests/quick.py::t - AssertionError: boom" in out.splitlines()
+    summary = out.split("dev: summary (2 lanes")[1].splitlines()
+    assert re.match(r"^  slow  OK in \d+ s$", summary[1]), summary
+    assert re.match(r"^  quick FAILED \(exit 1\) in \d+ s$", summary[2]), summary
+    assert "  [quick: pytest -v] FAILED tests/quick.py::t - AssertionError: boom" in summary
+    assert summary[-1] == "dev: failed: quick"
+
+
+def test_dev_matrix_lanes_get_one_pytest_worker_each(tmp_path: Path) -> None:
+    """Two environments at a time on two cores: each lane's tox gets SYNCDP_TEST_WORKERS=1
+    (tox.ini's -n), unless the caller chose a number."""
+    dev = _load_dev_script()
+    tox = tmp_path / "fake-tox"
+    tox.write_text('#!/bin/sh\necho "$SYNCDP_TEST_WORKERS" > "$MARKS/$2"\n')
+    tox.chmod(0o755)
+    env = dict(os.environ, MARKS=str(tmp_path))
+    env.pop("SYNCDP_TEST_WORKERS", None)
+    assert dev.run_matrix(str(tox), ["a"], 2, env) == 0
+    assert (tmp_path / "a").read_text().strip() == "1"
+    assert dev.run_matrix(str(tox), ["b"], 2, dict(env, SYNCDP_TEST_WORKERS="3")) == 0
+    assert (tmp_path / "b").read_text().strip() == "3"
+
+
+def test_dev_refuses_a_lane_count_that_is_not_a_whole_number() -> None:
+    dev = _load_dev_script()
+    with pytest.raises(SystemExit):
+        dev.lane_count({"SYNCDP_LANES": "two"})
+    assert dev.lane_count({}) == 2
+    assert dev.lane_count({"SYNCDP_LANES": "1"}) == 1
+
+
+def test_dev_matrix_is_tox_ini_envlist_in_its_order() -> None:
+    dev = _load_dev_script()
+    assert dev.default_envs()[:5] == ["py39", "py313", "py310", "py311", "py312"]
+    assert {"lint", "workers", "remote", "bootstrap"} <= set(dev.default_envs())
+
+
 def test_dev_installs_python3_venv_with_apt_get_when_venv_cannot_bootstrap_pip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

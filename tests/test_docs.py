@@ -47,6 +47,9 @@ MAX_SKIPPED = 3
 PAGE_TIMEOUT = 180  # seconds for all the blocks of one page
 CHROMIUM = os.environ.get("SYNCDP_TEST_CHROMIUM", "/usr/bin/chromium")
 
+# Each page runs as a program of its own (see setup.cfg's markers and tox.ini).
+pytestmark = pytest.mark.programs
+
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+)(?P<info>[^`]*)$")
 
 

@@ -27,7 +27,7 @@ import pytest
 from syncdp.exceptions import BrowserNotFoundError
 from syncdp.launcher import find_browser
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.programs]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 RUN_TIMEOUT = 90  # seconds per example

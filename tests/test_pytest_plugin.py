@@ -32,6 +32,8 @@ import syncdp.pytest_plugin.browser_context  # noqa: F401
 from syncdp.pytest_plugin.messages import REDACTED, redact
 
 pytest_plugins = ["pytester"]
+# Most tests run pytest in a process of its own (see setup.cfg's markers and tox.ini).
+pytestmark = pytest.mark.programs
 
 CHROMIUM = os.environ.get("SYNCDP_TEST_CHROMIUM", "/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from pages import PAGES, REPO_ROOT, TALL_HEIGHT, needs_chromium, png_size
 from syncdp import __version__
 from syncdp.localserver import LocalServer
 
-pytestmark = [pytest.mark.integration, needs_chromium, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.integration, pytest.mark.programs, needs_chromium, pytest.mark.timeout(90)]
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.programs,
     needs_chromium,
     pytest.mark.timeout(240),
     # Jupyter's own deprecation notices (platformdirs migration, datetime.utcnow, zmq
