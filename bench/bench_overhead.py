@@ -85,6 +85,24 @@ class Bare:
         json.loads(self.ws.recv())  # the flood's answer
         return elapsed
 
+    def pipelined(self, n: int) -> float:
+        """Write all ``n`` commands, then read all ``n`` answers (one thread, no futures)."""
+        send = self.ws.send
+        recv = self.ws.recv
+        dumps = json.dumps
+        loads = json.loads
+        first = self.next_id + 1
+        t0 = time.perf_counter()
+        for cid in range(first, first + n):
+            send(dumps({"id": cid, "method": EVAL["method"], "params": EVAL["params"]}))
+        answered = 0
+        while answered < n:
+            if "id" in loads(recv()):
+                answered += 1
+        elapsed = time.perf_counter() - t0
+        self.next_id += n
+        return elapsed
+
     def close(self) -> None:
         self.ws.close()
 
@@ -178,8 +196,14 @@ def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, Li
     ]
     for c in contenders:
         c.latency(500)  # warm-up
+        c.pipelined(500)
     for r in range(args.rounds):
         for c in contenders:
+            seconds, cpu = timed_cpu(lambda c=c: c.pipelined(args.pipelined))
+            add(c.name, "pipelined", args.pipelined / seconds)
+            add(c.name, "pipelined.cpu", cpu / args.pipelined)
+            if args.only_pipelined:
+                continue
             samples, cpu = timed_cpu(lambda c=c: c.latency(args.commands))
             add(c.name, "latency", median(samples))
             add(c.name, "latency.cpu", cpu / args.commands)
@@ -187,9 +211,6 @@ def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, Li
             add(c.name, "events", args.events / seconds)
             add(c.name, "events.cpu", cpu / args.events)
             if isinstance(c, Syncdp):
-                seconds, cpu = timed_cpu(lambda c=c: c.pipelined(args.pipelined))
-                add(c.name, "pipelined", args.pipelined / seconds)
-                add(c.name, "pipelined.cpu", cpu / args.pipelined)
                 seconds, cpu = timed_cpu(lambda c=c: c.threads(args.pipelined, 4))
                 add(c.name, "threads4", args.pipelined / seconds)
                 add(c.name, "threads4.cpu", cpu / args.pipelined)
@@ -197,6 +218,48 @@ def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, Li
     for c in contenders:
         c.close()
     return data
+
+
+def report_pipelining(args: argparse.Namespace, data: Dict[str, Dict[str, List[float]]]) -> None:
+    """Pipelined ``submit()`` against the bare pipelined loop: per round and the median."""
+    bare = data["bare websocket-client"]["pipelined"]
+    names = [name for name in data if name != "bare websocket-client"]
+    print()
+    print("### 6b. Pipelining: submit() x N then result(), against the bare pipelined loop")
+    print()
+    print(
+        "Per round: %d commands from one thread. The bare loop writes every command with "
+        "websocket-client, then reads every answer (no futures, no reader thread). Ratio: "
+        "syncdp cmd/s / bare pipelined cmd/s in the same round (target >= 0.90)."
+        % args.pipelined
+    )
+    print()
+    print("| round | bare pipelined cmd/s | %s |" % " | ".join("%s cmd/s | ratio" % n for n in names))
+    print("|---:|---:|%s" % ("---:|---:|" * len(names)))
+    ratios: Dict[str, List[float]] = {name: [] for name in names}
+    for r, base in enumerate(bare):
+        cells = []
+        for name in names:
+            rate = data[name]["pipelined"][r]
+            ratios[name].append(rate / base)
+            cells.append("%.0f | %.2f" % (rate, rate / base))
+        print("| %d | %.0f | %s |" % (r + 1, base, " | ".join(cells)))
+    print(
+        "| median | %.0f | %s |"
+        % (
+            median(bare),
+            " | ".join("%.0f | **%.2f**" % (median(data[n]["pipelined"]), median(ratios[n])) for n in names),
+        )
+    )
+    cpu = data["bare websocket-client"]["pipelined.cpu"]
+    print()
+    print(
+        "CPU us per pipelined command (median): bare %.1f; %s."
+        % (
+            median(cpu) * 1e6,
+            "; ".join("%s %.1f" % (n, median(data[n]["pipelined.cpu"]) * 1e6) for n in names),
+        )
+    )
 
 
 def report_overhead(args: argparse.Namespace, data: Dict[str, Dict[str, List[float]]]) -> None:
@@ -427,9 +490,14 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--soak-commands", type=int, default=200_000)
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--only-soak", action="store_true")
+    parser.add_argument(
+        "--only-pipelined", action="store_true", help="only the pipelining rows (6b), no soak"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
     parser.add_argument("--json", help="also write the raw per-round values here")
     args = parser.parse_args(argv)
+    if args.only_pipelined:
+        args.skip_soak = True
     if args.quick:
         args.rounds, args.commands, args.events, args.pipelined = 1, 500, 5000, 1000
         args.soak_events, args.soak_commands = 50_000, 8_000
@@ -439,7 +507,9 @@ def main(argv: List[str]) -> int:
     with fast_endpoint() as url:
         if not args.only_soak:
             data = overhead_suite(args, url)
-            report_overhead(args, data)
+            if not args.only_pipelined:
+                report_overhead(args, data)
+            report_pipelining(args, data)
             if args.json:
                 with open(args.json, "w") as f:
                     json.dump(data, f, indent=1)
