@@ -33,20 +33,9 @@ from syncdp.exceptions import ConnectFailedError, SyncdpConnectionError, format_
 from syncdp.transports.base import TransportClosed
 
 __all__ = [
-    "as_transport",
-    "connect_websocket",
-    "encode_frame",
-    "encode_text_frame",
-    "FrameReader",
-    "PeerClosed",
-    "redact_url",
-    "WebSocketClientTransport",
-    "WebSocketTransport",
-    "OPCODE_TEXT",
-    "OPCODE_BINARY",
-    "OPCODE_CLOSE",
-    "OPCODE_PING",
-    "OPCODE_PONG",
+    "as_transport", "connect_websocket", "encode_frame", "encode_text_frame", "FrameReader",
+    "PeerClosed", "redact_url", "WebSocketClientTransport", "WebSocketTransport",
+    "OPCODE_TEXT", "OPCODE_BINARY", "OPCODE_CLOSE", "OPCODE_PING", "OPCODE_PONG",
 ]
 
 logger = logging.getLogger(__name__)
@@ -355,16 +344,12 @@ def encode_frame(opcode: int, data: bytes) -> bytes:
     return header + mask + _unmask(mask, data)
 
 
-_masks: List[bytes] = []  # fresh random masking keys, each used once
+# Masking keys from os.urandom, 1,024 per call: a getrandom call per frame cost ~0.7 us and
+# released the GIL (to a waiting reader) on every send. list.pop is atomic: one frame per key.
+_masks: List[bytes] = []
 
 
 def _next_mask() -> bytes:
-    """A masking key from ``os.urandom``, drawn 1,024 at a time.
-
-    One ``getrandom`` call per frame cost ~0.7 us, and it releases the GIL, which handed the
-    GIL to a waiting reader thread on every pipelined send. ``list.pop`` is atomic, so every
-    key goes to one frame only; threads refilling at once just add more keys.
-    """
     while True:
         try:
             return _masks.pop()
