@@ -24,7 +24,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import websocket
 
@@ -83,6 +83,24 @@ class Bare:
                 seen += 1
         elapsed = time.perf_counter() - t0
         json.loads(self.ws.recv())  # the flood's answer
+        return elapsed
+
+    def pipelined(self, n: int) -> float:
+        """Write all ``n`` commands, then read all ``n`` answers (one thread, no futures)."""
+        send = self.ws.send
+        recv = self.ws.recv
+        dumps = json.dumps
+        loads = json.loads
+        first = self.next_id + 1
+        t0 = time.perf_counter()
+        for cid in range(first, first + n):
+            send(dumps({"id": cid, "method": EVAL["method"], "params": EVAL["params"]}))
+        answered = 0
+        while answered < n:
+            if "id" in loads(recv()):
+                answered += 1
+        elapsed = time.perf_counter() - t0
+        self.next_id += n
         return elapsed
 
     def close(self) -> None:
@@ -164,6 +182,23 @@ def timed_cpu(fn: Callable[[], Any]) -> Any:
     return value, time.process_time() - c0
 
 
+def pipelined_round(contenders: List[Any], n: int, slices: int) -> Dict[str, Tuple[float, float]]:
+    """One round of pipelining: ``n`` commands per contender, in ``slices`` bursts of n/slices,
+    the contenders taking turns burst by burst (the order reversed every other burst), so a
+    load spike on a shared machine hits every contender alike. Returns name -> (cmd/s, CPU
+    seconds per command) over the round."""
+    chunk = max(1, n // slices)
+    seconds: Dict[str, float] = {c.name: 0.0 for c in contenders}
+    cpu: Dict[str, float] = {c.name: 0.0 for c in contenders}
+    for s in range(slices):
+        for c in contenders if s % 2 == 0 else contenders[::-1]:
+            took, used = timed_cpu(lambda c=c: c.pipelined(chunk))
+            seconds[c.name] += took
+            cpu[c.name] += used
+    done = chunk * slices
+    return {name: (done / seconds[name], cpu[name] / done) for name in seconds}
+
+
 def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, List[float]]]:
     data: Dict[str, Dict[str, List[float]]] = {}
 
@@ -178,7 +213,14 @@ def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, Li
     ]
     for c in contenders:
         c.latency(500)  # warm-up
+        c.pipelined(500)
     for r in range(args.rounds):
+        for name, (rate, cpu) in pipelined_round(contenders, args.pipelined, args.slices).items():
+            add(name, "pipelined", rate)
+            add(name, "pipelined.cpu", cpu)
+        if args.only_pipelined:
+            log("pipelining round %d/%d done" % (r + 1, args.rounds))
+            continue
         for c in contenders:
             samples, cpu = timed_cpu(lambda c=c: c.latency(args.commands))
             add(c.name, "latency", median(samples))
@@ -187,9 +229,6 @@ def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, Li
             add(c.name, "events", args.events / seconds)
             add(c.name, "events.cpu", cpu / args.events)
             if isinstance(c, Syncdp):
-                seconds, cpu = timed_cpu(lambda c=c: c.pipelined(args.pipelined))
-                add(c.name, "pipelined", args.pipelined / seconds)
-                add(c.name, "pipelined.cpu", cpu / args.pipelined)
                 seconds, cpu = timed_cpu(lambda c=c: c.threads(args.pipelined, 4))
                 add(c.name, "threads4", args.pipelined / seconds)
                 add(c.name, "threads4.cpu", cpu / args.pipelined)
@@ -197,6 +236,49 @@ def overhead_suite(args: argparse.Namespace, url: str) -> Dict[str, Dict[str, Li
     for c in contenders:
         c.close()
     return data
+
+
+def report_pipelining(args: argparse.Namespace, data: Dict[str, Dict[str, List[float]]]) -> None:
+    """Pipelined ``submit()`` against the bare pipelined loop: per round and the median."""
+    bare = data["bare websocket-client"]["pipelined"]
+    names = [name for name in data if name != "bare websocket-client"]
+    print()
+    print("### 6b. Pipelining: submit() x N then result(), against the bare pipelined loop")
+    print()
+    print(
+        "Per round: %d commands from one thread, in %d bursts of %d, the contenders taking turns "
+        "burst by burst. The bare loop writes every command of a burst with websocket-client, "
+        "then reads every answer (no futures, no reader thread); syncdp submit()s them all, then "
+        "calls result() on each. Ratio: syncdp cmd/s / bare pipelined cmd/s in the same round "
+        "(target >= 0.90)." % (args.pipelined, args.slices, args.pipelined // args.slices)
+    )
+    print()
+    print("| round | bare pipelined cmd/s | %s |" % " | ".join("%s cmd/s | ratio" % n for n in names))
+    print("|---:|---:|%s" % ("---:|---:|" * len(names)))
+    ratios: Dict[str, List[float]] = {name: [] for name in names}
+    for r, base in enumerate(bare):
+        cells = []
+        for name in names:
+            rate = data[name]["pipelined"][r]
+            ratios[name].append(rate / base)
+            cells.append("%.0f | %.2f" % (rate, rate / base))
+        print("| %d | %.0f | %s |" % (r + 1, base, " | ".join(cells)))
+    print(
+        "| median | %.0f | %s |"
+        % (
+            median(bare),
+            " | ".join("%.0f | **%.2f**" % (median(data[n]["pipelined"]), median(ratios[n])) for n in names),
+        )
+    )
+    cpu = data["bare websocket-client"]["pipelined.cpu"]
+    print()
+    print(
+        "CPU us per pipelined command (median): bare %.1f; %s."
+        % (
+            median(cpu) * 1e6,
+            "; ".join("%s %.1f" % (n, median(data[n]["pipelined.cpu"]) * 1e6) for n in names),
+        )
+    )
 
 
 def report_overhead(args: argparse.Namespace, data: Dict[str, Dict[str, List[float]]]) -> None:
@@ -423,15 +505,24 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--commands", type=int, default=5000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--pipelined", type=int, default=10_000)
+    parser.add_argument(
+        "--slices", type=int, default=10, help="bursts per pipelining round, contenders alternating"
+    )
     parser.add_argument("--soak-events", type=int, default=1_000_000)
     parser.add_argument("--soak-commands", type=int, default=200_000)
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--only-soak", action="store_true")
+    parser.add_argument(
+        "--only-pipelined", action="store_true", help="only the pipelining rows (6b), no soak"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
     parser.add_argument("--json", help="also write the raw per-round values here")
     args = parser.parse_args(argv)
+    if args.only_pipelined:
+        args.skip_soak = True
     if args.quick:
         args.rounds, args.commands, args.events, args.pipelined = 1, 500, 5000, 1000
+        args.slices = 2
         args.soak_events, args.soak_commands = 50_000, 8_000
     for line in machine_lines():
         print(line)
@@ -439,7 +530,9 @@ def main(argv: List[str]) -> int:
     with fast_endpoint() as url:
         if not args.only_soak:
             data = overhead_suite(args, url)
-            report_overhead(args, data)
+            if not args.only_pipelined:
+                report_overhead(args, data)
+            report_pipelining(args, data)
             if args.json:
                 with open(args.json, "w") as f:
                     json.dump(data, f, indent=1)

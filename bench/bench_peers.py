@@ -1118,7 +1118,9 @@ def _launch_rounds(
     launchers: List[Tuple[str, Callable[[], Tuple[float, float, float]]]],
 ) -> List[str]:
     for r in range(args.launch_rounds):
-        for name, launch in launchers:
+        # Every other round in reverse order: the one launched right after another browser
+        # stopped is not always the same one.
+        for name, launch in launchers if r % 2 == 0 else launchers[::-1]:
             try:
                 first, stop_call, gone = launch()
             except Exception:

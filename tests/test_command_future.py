@@ -7,9 +7,11 @@ Future, as the standard library's own functions expect.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, InvalidStateError, wait
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import Any, List
 
 import pytest
@@ -43,17 +45,79 @@ def test_exception_path_raises_the_callers_exception() -> None:
     assert future.exception(0) is error
 
 
-def test_waiter_in_another_thread_is_woken() -> None:
+def _blocked_in_result(thread: threading.Thread) -> bool:
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code is CommandFuture.result.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _wait_blocked(threads: List[threading.Thread]) -> None:
+    deadline = time.monotonic() + 10
+    while not all(_blocked_in_result(t) for t in threads):
+        assert time.monotonic() < deadline, "the waiters never blocked in result()"
+        time.sleep(0.001)
+
+
+def test_result_of_a_finished_future_builds_no_condition() -> None:
+    future = CommandFuture()
+    future.set_result(ANSWER)
+    assert future.done() and future.result() is ANSWER and future.result(0) is ANSWER
+    assert "_condition" not in vars(future)
+
+
+def test_every_waiter_in_other_threads_is_woken() -> None:
     future = CommandFuture()
     got: List[Any] = []
-    waiter = threading.Thread(target=lambda: got.append(future.result(5)))
-    waiter.start()
-    deadline = time.monotonic() + 5
-    while "_condition" not in vars(future) and time.monotonic() < deadline:
-        time.sleep(0.001)  # result() has built the Condition and waits on it
+    waiters = [threading.Thread(target=lambda: got.append(future.result(30))) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    _wait_blocked(waiters)
     future.set_result(ANSWER)
-    waiter.join(5)
-    assert got == [ANSWER]
+    for waiter in waiters:
+        waiter.join(30)
+    assert got == [ANSWER] * 3
+    assert "_condition" not in vars(future)  # completed on the cheap path, waiters woken
+
+
+def test_cancel_wakes_a_waiter_with_cancelled_error() -> None:
+    future = CommandFuture()
+    errors: List[BaseException] = []
+
+    def wait_for_it() -> None:
+        try:
+            future.result(30)
+        except Exception as exc:  # the test records what was raised
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait_for_it)
+    waiter.start()
+    _wait_blocked([waiter])
+    assert future.cancel()
+    waiter.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], CancelledError)
+
+
+def test_result_times_out_with_the_futures_timeout_error() -> None:
+    future = CommandFuture()
+    with pytest.raises(FuturesTimeoutError):
+        future.result(0.01)
+    with pytest.raises(FuturesTimeoutError):
+        future.result(0)
+    assert not future.done()
+    future.set_result(ANSWER)  # a timed-out wait leaves it usable
+    assert future.result(0) is ANSWER
+
+
+def test_result_raises_the_exception_it_failed_with() -> None:
+    future = CommandFuture()
+    error = ConnectionError("gone")
+    future.set_exception(error)
+    with pytest.raises(ConnectionError) as info:
+        future.result(5)
+    assert info.value is error
 
 
 def test_done_callbacks_run_on_either_path() -> None:

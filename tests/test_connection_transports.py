@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from typing import Any, Dict, List, Tuple, Union
 
@@ -18,6 +21,7 @@ from syncdp.transports import (
     as_transport,
     connect_websocket,
 )
+from syncdp.transports.websocket import encode_text_frame
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -133,3 +137,56 @@ def test_receive_reports_the_peers_close_code_and_reason(fake_cdp: FakeCDP) -> N
     assert (info.value.code, info.value.reason) == (4001, "bye")
     with pytest.raises(TransportClosed):  # and every later call too
         transport.receive()
+
+
+def _unmasked(frame: bytes) -> Tuple[bytes, bytes]:
+    """The masking key and the decoded payload of one short client frame."""
+    assert frame[0] == 0x81 and frame[1] & 0x80  # final text frame, masked
+    length = frame[1] & 0x7F
+    assert length < 126
+    key = frame[2:6]
+    payload = bytes(b ^ key[i % 4] for i, b in enumerate(frame[6 : 6 + length]))
+    return key, payload
+
+
+def test_every_client_frame_gets_a_fresh_masking_key_and_decodes() -> None:
+    text = '{"id":1,"method":"Runtime.evaluate"}'
+    frames = [encode_text_frame(text) for _ in range(3000)]  # more than one pool of keys
+    decoded = [_unmasked(frame) for frame in frames]
+    assert all(payload == text.encode() for _key, payload in decoded)
+    keys = [key for key, _payload in decoded]
+    assert len(set(keys)) > 2900  # random 32-bit keys: a few repeats at most
+
+
+_FORK_KEYS = """
+import os
+from syncdp.transports.websocket import encode_text_frame
+
+encode_text_frame("{}")  # the pool of keys is filled before the fork
+read_fd, write_fd = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(write_fd, b"".join(encode_text_frame("{}")[2:6] for _ in range(8)))
+    os._exit(0)
+os.close(write_fd)
+child = b""
+while len(child) < 32:
+    chunk = os.read(read_fd, 32)
+    if not chunk:
+        break
+    child += chunk
+os.waitpid(pid, 0)
+parent = b"".join(encode_text_frame("{}")[2:6] for _ in range(8))
+print("child-keys=%d same=%s" % (len(child), child == parent))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_forked_child_draws_masking_keys_of_its_own() -> None:
+    # In a fresh interpreter: forking the test runner (threads running) is not safe.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run(
+        [sys.executable, "-c", _FORK_KEYS], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["child-keys=32", "same=False"]  # not the parent's next keys

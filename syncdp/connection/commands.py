@@ -11,7 +11,7 @@ import itertools
 import logging
 import threading
 from concurrent.futures import Future, InvalidStateError
-from concurrent.futures._base import FINISHED, PENDING
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["CommandManager", "CommandFuture", "ErrorFactory"]
@@ -25,6 +25,8 @@ _Entry = Tuple["Future[Dict[str, Any]]", str, Optional[str], int]
 ErrorFactory = Callable[[str], BaseException]
 """Builds the exception for one failed command from its method name."""
 
+
+_DONE = (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED)
 
 # Guards the lazy creation of every CommandFuture's Condition (see CommandFuture).
 _condition_lock = threading.Lock()
@@ -40,11 +42,16 @@ class CommandFuture(Future[Dict[str, Any]]):
       completes: one lock wake-up instead of ``Condition.wait``'s per-wait lock, waiter
       list and condition re-acquire (measured: ~11 us per command on a 2-core machine).
     * The ``Condition`` that ``Future``'s own methods synchronise on is only built when one
-      of them is first called (``result``, ``add_done_callback``, ``cancel``,
+      of them is first called (``add_done_callback``, ``cancel``, ``exception``,
       ``concurrent.futures.wait``...). Until then nobody but the completer can touch the
       state, so ``set_result`` just stores it; ``_condition_lock`` makes "complete without
       a Condition" and "build the Condition" mutually exclusive, so a future that is
       looked at concurrently is always completed through ``Future``'s own locked path.
+    * ``result`` and ``done`` (what a ``submit()`` caller uses) need no Condition: the state
+      only moves forward, a finished future answers at once, and a pending one is waited
+      for on ``completed`` (acquired and released again, so every waiting thread wakes).
+      That wait is for ``submit()`` futures: ``ConnectionCore.wait`` keeps ``completed``
+      acquired, and its futures are never handed out.
     """
 
     def __init__(self) -> None:  # Future.__init__ minus the Condition, built on demand
@@ -107,13 +114,43 @@ class CommandFuture(Future[Dict[str, Any]]):
                 self.on_cancel()
         return cancelled
 
-    def outcome(self) -> Dict[str, Any]:
-        """The result, or raise the exception; only after ``completed`` was acquired."""
+    def done(self) -> bool:
+        """Whether the future is finished or cancelled (a read: its state only moves on)."""
+        return self._state in _DONE
+
+    def result(self, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``Future.result``, without ``Future``'s Condition on the common paths.
+
+        A finished future answers at once; a pending one is waited for on ``completed``
+        (acquired, then released again for any other thread waiting on it). Only a
+        cancelled or timed-out wait goes through ``Future.result`` (which raises).
+        """
         if self._state != FINISHED:
-            return self.result(0)  # cancelled: raises CancelledError
+            completed = self.completed
+            if timeout is None:
+                acquired = completed.acquire()
+            elif timeout > 0:
+                acquired = completed.acquire(True, timeout)
+            else:
+                acquired = completed.acquire(False)
+            if acquired:
+                completed.release()
+            if self._state != FINISHED:
+                return super().result(0)  # CancelledError, or TimeoutError
+        return self.outcome()
+
+    def outcome(self) -> Dict[str, Any]:
+        """The result, or raise the exception; only once the future is done."""
+        if self._state != FINISHED:
+            return super().result(0)  # cancelled: raises CancelledError
         exception = self._exception
         if exception is not None:
-            raise exception
+            try:
+                raise exception
+            finally:
+                # The traceback holds this frame: break its cycle through self._exception.
+                exception = None
+                self = None  # type: ignore[assignment]
         result: Dict[str, Any] = self._result
         return result
 

@@ -6,8 +6,9 @@ message a JSON text ended by a NUL byte (puppeteer's ``PipeTransport.ts``, chrom
 the pipe into it closes.
 
 :class:`PipeTransport` holds this process's two ends: it writes each message with one
-``os.write`` loop under a send lock, and its ``receive`` reads in 1 MiB chunks and splits on
-NUL (a partial tail waits for the next read), so one read hands the reader thread a batch.
+``os.write`` loop under a send lock, and its ``receive`` waits for the pipe with ``poll``, reads
+what is there (up to 1 MiB) into one reused buffer and splits it on NUL (a partial tail waits
+for the next read), so one read hands the reader thread a batch.
 A closed pipe cannot be opened again: :class:`PipeOpener` hands the transport out once and
 refuses a reconnection with :class:`~syncdp.exceptions.PipeClosedError`.
 """
@@ -28,6 +29,7 @@ __all__ = ["PipeOpener", "PipeTransport", "REOPEN_REFUSED"]
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
+_BUSY = 32 * 1024  # a read at least this large: read again at once, without polling first
 
 REOPEN_REFUSED = "a pipe cannot be re-opened: start a new Chrome"
 """The message of the :class:`~syncdp.exceptions.PipeClosedError` a reconnection raises."""
@@ -59,8 +61,8 @@ class PipeTransport:
         self.label = label
         self._read_fd = read_fd
         self._write_fd = write_fd
-        # Non-blocking reads: a busy pipe costs one read per batch; only an empty one polls
-        # (on the pipe and on the self-pipe that abort() writes to).
+        # Poll (on the pipe and on the self-pipe that abort() writes to), then one non-blocking
+        # read per batch; while reads come back large, read again without polling.
         os.set_blocking(read_fd, False)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
@@ -68,6 +70,8 @@ class PipeTransport:
         self._poller.register(read_fd, select.POLLIN)
         self._poller.register(self._wake_read, select.POLLIN)
         self._partial: List[bytes] = []  # the start of a message whose NUL has not come yet
+        self._busy = False  # the last read was large: read again before polling
+        self._view = memoryview(bytearray(_CHUNK))  # every read lands here
         self._send_lock = threading.Lock()
         # Guards the self-pipe's fds: abort() may run in any thread, after the reader ended.
         self._wake_lock = threading.Lock()
@@ -105,19 +109,30 @@ class PipeTransport:
             raise self._ended
         read_fd = self._read_fd
         partial = self._partial
+        view = self._view
+        buffers = [view]
+        readv = os.readv
         while True:
-            try:
-                chunk = os.read(read_fd, _CHUNK)
-            except BlockingIOError:
+            if not self._busy:
+                # Wait first: a read that finds the pipe empty costs a syscall, an exception,
+                # and a GIL release while the caller that was just answered wakes up.
                 self._wait_readable()
+            try:
+                # Into one reused buffer: os.read would allocate (mmap) 1 MiB per read.
+                size = readv(read_fd, buffers)
+            except BlockingIOError:
+                self._busy = False
                 continue
             except OSError as exc:
                 raise self._end("the pipe from the browser failed (%s)" % exc) from exc
-            if not chunk:
+            # A large read (a flood) means more is likely waiting: read again before polling.
+            self._busy = size >= _BUSY
+            if not size:
                 if partial:
                     dropped = sum(map(len, partial))
                     logger.warning("the pipe ended inside a message (%d bytes dropped)", dropped)
                 raise self._end("the browser closed its end of the pipe (it exited)")
+            chunk = view[:size].tobytes()
             if b"\0" not in chunk:
                 partial.append(chunk)  # joined once, when its NUL comes: no quadratic copy
                 continue
