@@ -1,0 +1,357 @@
+"""The cost curve from 1 to 1,000 tabs: syncdp's sessions mode and pipe mode (issue 16, part 2).
+
+Each job (mode, N) runs in its own Python process with a freshly launched headless Chromium:
+
+1. ``Chrome()`` (``sessions``: flattened sessions on one websocket) or ``Chrome(pipe=True)``
+   (``pipe``: the same sessions on ``--remote-debugging-pipe``), first tab opened
+   (``get_page()``); RSS and threads read.
+2. The other N - 1 tabs opened (``browser.new_tab(url)``) from 8 threads: "open s" (the
+   first tab is not in it). RSS (``VmRSS`` after ``gc.collect()``) and threads read again:
+   "RSS/tab" is the growth divided by N - 1.
+3. Round trips: ``tab.send("Runtime.evaluate", {"expression": "1+1"})`` on the first tab,
+   ``--evals`` times after 50 warm-up calls, while the N tabs are open (idle).
+4. Flood: every tab enables Runtime and gets a ``Runtime.consoleAPICalled`` callback; each
+   tab then runs a loop of ``console.log`` (``--events`` messages in all, split over the
+   tabs) starting at one wall-clock instant (``setTimeout`` to a common ``Date.now()``);
+   events/s = events delivered to callbacks / (time of the last one - that instant).
+
+Jobs run interleaved in rounds (every mode and N once per round; the biggest N first), and
+the tables show medians over rounds. ``--plot`` draws round trip and RSS/tab against N.
+
+Run: ``python bench/bench_curve.py [--rounds 3] [--tabs 1 10 100 500 1000] [--plot PNG]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import CHROMIUM, fmt, log, machine_lines, median, percentile, rss_kb, verdict  # noqa: E402
+
+PAGE = "<!doctype html><html><head><title>curve</title></head><body><p>tab</p></body></html>"
+MODES = ("sessions", "pipe")
+WORKERS = 8
+EVAL = {"expression": "1+1"}
+
+
+def open_tabs(browser: Any, count: int, url: str, workers: int) -> Tuple[float, List[Any]]:
+    """Open ``count`` tabs from ``workers`` threads; returns (seconds, tabs)."""
+    tabs: List[Any] = []
+    errors: List[BaseException] = []
+    lock = threading.Lock()
+    left = [count]
+
+    def work() -> None:
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    return
+                left[0] -= 1
+            try:
+                tab = browser.new_tab(url)
+            except BaseException as exc:  # reported below
+                with lock:
+                    errors.append(exc)
+                    left[0] = 0
+                return
+            with lock:
+                tabs.append(tab)
+
+    threads = [threading.Thread(target=work, name="bench-open-%d" % i) for i in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError("%d of %d tabs opened, then: %r" % (len(tabs), count, errors[0]))
+    return elapsed, tabs
+
+
+def in_threads(items: List[Any], function: Any, workers: int) -> None:
+    """``function(item)`` for every item, from ``workers`` threads."""
+    lock = threading.Lock()
+    todo = list(items)
+    errors: List[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not todo or errors:
+                    return
+                item = todo.pop()
+            try:
+                function(item)
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=work, name="bench-work-%d" % i) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("failed: %r" % errors[0])
+
+
+def round_trips(tab: Any, count: int) -> List[float]:
+    for _ in range(50):
+        tab.send("Runtime.evaluate", EVAL)
+    out = []
+    clock = time.perf_counter
+    for _ in range(count):
+        t = clock()
+        tab.send("Runtime.evaluate", EVAL)
+        out.append(clock() - t)
+    return out
+
+
+def flood(tabs: List[Any], total: int, timeout: float) -> Dict[str, Any]:
+    """Every tab logs ``total / len(tabs)`` console messages from one instant on."""
+    per_tab = max(1, total // len(tabs))
+    expected = per_tab * len(tabs)
+    state = {"count": 0, "last": 0.0}
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def on_log(event: Dict[str, Any]) -> None:
+        now = time.time()
+        with lock:
+            state["count"] += 1
+            state["last"] = now
+            if state["count"] >= expected:
+                done.set()
+
+    in_threads(tabs, lambda tab: (tab.on("Runtime.consoleAPICalled", on_log), tab.send("Runtime.enable")),
+               WORKERS)
+    # Scheduling the loops takes a while on 1,000 tabs: start them all 1 s after the last one.
+    start_ms = [0.0]
+    started = threading.Event()
+
+    def schedule(tab: Any) -> None:
+        started.wait()
+        tab.send(
+            "Runtime.evaluate",
+            {
+                "expression": "setTimeout(() => { for (let i = 0; i < %d; i++) console.log('m', i); }, "
+                "Math.max(0, %d - Date.now())); 0" % (per_tab, int(start_ms[0])),
+            },
+        )
+
+    start_ms[0] = time.time() * 1e3 + 1000 + 3 * len(tabs)
+    t0 = time.time()
+    started.set()
+    in_threads(tabs, schedule, WORKERS)
+    scheduled = time.time() - t0
+    late = time.time() * 1e3 > start_ms[0]
+    ok = done.wait(timeout)
+    with lock:
+        count, last = state["count"], state["last"]
+    elapsed = last - start_ms[0] / 1e3
+    return {
+        "flood_events": count,
+        "flood_expected": expected,
+        "flood_complete": ok,
+        "flood_late_start": late,
+        "flood_schedule_s": scheduled,
+        "flood_s": elapsed,
+        "events_per_s": count / elapsed if elapsed > 0 else float("nan"),
+    }
+
+
+def job(mode: str, n: int, url: str, evals: int, events: int) -> Dict[str, Any]:
+    from syncdp import Chrome
+
+    result: Dict[str, Any] = {"mode": mode, "tabs": n}
+    t0 = time.perf_counter()
+    browser = Chrome(binary_location=CHROMIUM, pipe=(mode == "pipe")).start()
+    try:
+        first = browser.get_page()
+        first.go_to(url)
+        first.send("Runtime.evaluate", EVAL)
+        result["launch_s"] = time.perf_counter() - t0
+        gc.collect()
+        result["rss1_kb"] = rss_kb()
+        result["threads1"] = threading.active_count()
+        opened, tabs = open_tabs(browser, n - 1, url, WORKERS)
+        result["open_s"] = opened
+        gc.collect()
+        result["rssN_kb"] = rss_kb()
+        result["threadsN"] = threading.active_count()
+        result["rss_per_tab_kb"] = (
+            (result["rssN_kb"] - result["rss1_kb"]) / (n - 1) if n > 1 else float("nan")
+        )
+        result["latencies"] = round_trips(first, evals)
+        result.update(flood([first] + tabs, events, timeout=120))
+        result["threads_flood"] = threading.active_count()
+        result["peak_rss_kb"] = rss_kb(field="VmHWM")
+        log("%s x%d: open %.2fs, evaluate p50 %.0f us, %.0f events/s" % (
+            mode, n, opened, percentile(result["latencies"], 50) * 1e6, result["events_per_s"]))
+    finally:
+        t = time.perf_counter()
+        browser.stop()
+        result["stop_s"] = time.perf_counter() - t
+    return result
+
+
+def spawn(mode: str, n: int, url: str, args: argparse.Namespace) -> Dict[str, Any]:
+    command = [sys.executable, os.path.abspath(__file__), "--job", mode, "--tabs", str(n),
+               "--url", url, "--evals", str(args.evals), "--events", str(args.events)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=args.job_timeout)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        raise RuntimeError("job %s x%d failed:\n%s" % (mode, n, out.stderr[-3000:]))
+    found: Dict[str, Any] = json.loads(lines[-1])
+    return found
+
+
+def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -> List[str]:
+    def m(mode: str, n: int, key: str, scale: float = 1.0) -> Optional[float]:
+        values = [r[key] * scale for r in runs.get((mode, n), []) if r.get(key) == r.get(key)]
+        return median(values) if values else None
+
+    def pct(mode: str, n: int, q: float) -> Optional[float]:
+        values = [percentile(r["latencies"], q) * 1e6 for r in runs.get((mode, n), [])]
+        return median(values) if values else None
+
+    lines = [
+        "| mode | tabs | rounds | evaluate p50 us | p90 us | p50 vs 1 tab | RSS/tab KB | "
+        "threads (1 tab / N / flood) | open N s | events/s | events delivered |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for mode in MODES:
+        one = pct(mode, 1, 50)
+        for n in sizes:
+            found = runs.get((mode, n))
+            if not found:
+                lines.append("| %s | %d | 0 | did not run | | | | | | | |" % (mode, n))
+                continue
+            p50 = pct(mode, n, 50)
+            delivered = "%s of %s" % (
+                fmt(m(mode, n, "flood_events"), "%.0f"), fmt(m(mode, n, "flood_expected"), "%.0f"))
+            lines.append(
+                "| %s | %d | %d | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s |"
+                % (
+                    mode, n, len(found), fmt(p50, "%.0f"), fmt(pct(mode, n, 90), "%.0f"),
+                    fmt(p50 / one if p50 and one else None, "%.2fx"),
+                    fmt(m(mode, n, "rss_per_tab_kb"), "%.1f"),
+                    fmt(m(mode, n, "threads1"), "%.0f"), fmt(m(mode, n, "threadsN"), "%.0f"),
+                    fmt(m(mode, n, "threads_flood"), "%.0f"),
+                    fmt(m(mode, n, "open_s"), "%.2f"), fmt(m(mode, n, "events_per_s"), "%.0f"),
+                    delivered,
+                )
+            )
+    lines += ["", "| target | figure | verdict |", "|---|---|---|"]
+    big = max(sizes)
+    for mode in MODES:
+        one, most = pct(mode, 1, 50), pct(mode, big, 50)
+        ratio = most / one if one and most else None
+        lines.append("| %s: evaluate p50 at %d tabs <= 1.2x 1 tab | %s | %s |" % (
+            mode, big, fmt(ratio, "%.2fx"), verdict(None if ratio is None else ratio <= 1.2)))
+        per_tab = m(mode, big, "rss_per_tab_kb")
+        lines.append("| %s: RSS per tab beyond the first <= 50 KB (%d tabs) | %s KB | %s |" % (
+            mode, big, fmt(per_tab, "%.1f"), verdict(None if per_tab is None else per_tab <= 50)))
+        counts = {r[k] for n in sizes for r in runs.get((mode, n), [])
+                  for k in ("threads1", "threadsN", "threads_flood")}
+        lines.append("| %s: threads constant | %s | %s |" % (
+            mode, ", ".join(str(c) for c in sorted(counts)), verdict(len(counts) == 1 if counts else None)))
+    return lines
+
+
+def plot(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for mode, marker in zip(MODES, ("o", "s")):
+        xs = [n for n in sizes if runs.get((mode, n))]
+        p50 = [median([percentile(r["latencies"], 50) * 1e6 for r in runs[(mode, n)]]) for n in xs]
+        p90 = [median([percentile(r["latencies"], 90) * 1e6 for r in runs[(mode, n)]]) for n in xs]
+        left.plot(xs, p50, marker=marker, label="%s p50" % mode)
+        left.plot(xs, p90, marker=marker, linestyle="--", label="%s p90" % mode)
+        xs2 = [n for n in xs if n > 1]
+        per_tab = [median([r["rss_per_tab_kb"] for r in runs[(mode, n)]]) for n in xs2]
+        right.plot(xs2, per_tab, marker=marker, label=mode)
+    left.set(xscale="log", xlabel="open tabs", ylabel="Runtime.evaluate round trip (us)",
+             title="Round trip on one tab while N are open")
+    left.set_ylim(bottom=0)
+    right.axhline(50, color="grey", linestyle=":", label="target 50 KB")
+    right.set(xscale="log", xlabel="open tabs", ylabel="Python RSS per tab beyond the first (KB)",
+              title="Python memory per open tab")
+    right.set_ylim(bottom=0)
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tabs", type=int, nargs="+", default=[1, 10, 100, 500, 1000])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--evals", type=int, default=1000, help="round trips timed per job")
+    parser.add_argument("--events", type=int, default=20000, help="console messages per flood")
+    parser.add_argument("--job-timeout", type=float, default=900)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
+    parser.add_argument("--plot", help="write the chart (PNG) here")
+    parser.add_argument("--json", help="also write the raw per-round values here")
+    parser.add_argument("--job", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.job:
+        print(json.dumps(job(args.job, args.tabs[0], args.url, args.evals, args.events)))
+        return 0
+    if args.quick:
+        args.rounds, args.tabs, args.evals, args.events = 1, [1, 10], 200, 2000
+
+    from syncdp.localserver import LocalServer
+
+    for line in machine_lines():
+        print(line)
+    print("command: python bench/bench_curve.py %s" % " ".join(argv))
+    runs: Dict[Tuple[str, int], List[Dict[str, Any]]] = {}
+    sizes = sorted(args.tabs)
+    with LocalServer({"/": PAGE}) as server:
+        url = server.url("/")
+        for r in range(args.rounds):
+            for n in sorted(sizes, reverse=True):
+                for mode in args.modes if r % 2 == 0 else list(reversed(args.modes)):
+                    t0 = time.perf_counter()
+                    try:
+                        result = spawn(mode, n, url, args)
+                    except Exception as exc:
+                        log("round %d %s x%d: %s" % (r + 1, mode, n, exc))
+                        continue
+                    runs.setdefault((mode, n), []).append(result)
+                    log("round %d/%d %s x%d done in %.0f s" % (r + 1, args.rounds, mode, n,
+                                                              time.perf_counter() - t0))
+    load = os.getloadavg()
+    print("load average at the end %.2f %.2f %.2f" % load)
+    print()
+    for line in table(runs, sizes):
+        print(line)
+    if args.plot:
+        plot(runs, sizes, args.plot)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"%s/%d" % key: value for key, value in runs.items()}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
