@@ -105,16 +105,39 @@ def in_threads(items: List[Any], function: Any, workers: int) -> None:
         raise RuntimeError("failed: %r" % errors[0])
 
 
-def round_trips(tab: Any, count: int) -> List[float]:
+def round_trips(tab: Any, count: int) -> Tuple[List[float], float]:
+    """``count`` timed round trips after 50 warm-up ones; (latencies, CPU seconds of all)."""
     for _ in range(50):
         tab.send("Runtime.evaluate", EVAL)
     out = []
     clock = time.perf_counter
+    cpu0 = time.process_time()
     for _ in range(count):
         t = clock()
         tab.send("Runtime.evaluate", EVAL)
         out.append(clock() - t)
-    return out
+    return out, time.process_time() - cpu0
+
+
+def bare_round_trips(port: int, target_id: str, count: int) -> List[float]:
+    """The browser's floor: a bare websocket-client loop on the tab's own DevTools socket."""
+    import websocket
+
+    ws = websocket.create_connection("ws://127.0.0.1:%d/devtools/page/%s" % (port, target_id),
+                                     enable_multithread=False, skip_utf8_validation=True)
+    try:
+        out = []
+        clock = time.perf_counter
+        for i in range(count + 50):
+            t = clock()
+            ws.send(json.dumps({"id": i + 1, "method": "Runtime.evaluate", "params": EVAL}))
+            while json.loads(ws.recv()).get("id") != i + 1:
+                pass
+            if i >= 50:
+                out.append(clock() - t)
+        return out
+    finally:
+        ws.close()
 
 
 def flood(tabs: List[Any], total: int, timeout: float) -> Dict[str, Any]:
@@ -170,12 +193,13 @@ def flood(tabs: List[Any], total: int, timeout: float) -> Dict[str, Any]:
     }
 
 
-def job(mode: str, n: int, url: str, evals: int, events: int) -> Dict[str, Any]:
+def job(mode: str, n: int, url: str, evals: int, events: int, renderers: int) -> Dict[str, Any]:
     from syncdp import Chrome
 
     result: Dict[str, Any] = {"mode": mode, "tabs": n}
     t0 = time.perf_counter()
-    browser = Chrome(binary_location=CHROMIUM, pipe=(mode == "pipe")).start()
+    arguments = ["--renderer-process-limit=%d" % renderers] if renderers else []
+    browser = Chrome(binary_location=CHROMIUM, pipe=(mode == "pipe"), arguments=arguments).start()
     try:
         first = browser.get_page()
         first.go_to(url)
@@ -192,12 +216,17 @@ def job(mode: str, n: int, url: str, evals: int, events: int) -> Dict[str, Any]:
         result["rss_per_tab_kb"] = (
             (result["rssN_kb"] - result["rss1_kb"]) / (n - 1) if n > 1 else float("nan")
         )
-        result["latencies"] = round_trips(first, evals)
+        result["latencies"], cpu = round_trips(first, evals)
+        result["cpu_per_eval_us"] = cpu / evals * 1e6
+        if mode == "sessions":  # a pipe has no port: no bare socket to compare with
+            result["bare_latencies"] = bare_round_trips(browser.process.port, first.target_id, evals)
         result.update(flood([first] + tabs, events, timeout=120))
         result["threads_flood"] = threading.active_count()
         result["peak_rss_kb"] = rss_kb(field="VmHWM")
-        log("%s x%d: open %.2fs, evaluate p50 %.0f us, %.0f events/s" % (
-            mode, n, opened, percentile(result["latencies"], 50) * 1e6, result["events_per_s"]))
+        log("%s x%d: open %.2fs, evaluate p50 %.0f us (bare %.0f us), %.0f us CPU, %.0f events/s" % (
+            mode, n, opened, percentile(result["latencies"], 50) * 1e6,
+            percentile(result.get("bare_latencies", []), 50) * 1e6, result["cpu_per_eval_us"],
+            result["events_per_s"]))
     finally:
         t = time.perf_counter()
         browser.stop()
@@ -207,7 +236,8 @@ def job(mode: str, n: int, url: str, evals: int, events: int) -> Dict[str, Any]:
 
 def spawn(mode: str, n: int, url: str, args: argparse.Namespace) -> Dict[str, Any]:
     command = [sys.executable, os.path.abspath(__file__), "--job", mode, "--tabs", str(n),
-               "--url", url, "--evals", str(args.evals), "--events", str(args.events)]
+               "--url", url, "--evals", str(args.evals), "--events", str(args.events),
+               "--renderer-limit", str(args.renderer_limit)]
     out = subprocess.run(command, capture_output=True, text=True, timeout=args.job_timeout)
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
@@ -221,30 +251,33 @@ def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -
         values = [r[key] * scale for r in runs.get((mode, n), []) if r.get(key) == r.get(key)]
         return median(values) if values else None
 
-    def pct(mode: str, n: int, q: float) -> Optional[float]:
-        values = [percentile(r["latencies"], q) * 1e6 for r in runs.get((mode, n), [])]
+    def pct(mode: str, n: int, q: float, key: str = "latencies") -> Optional[float]:
+        values = [percentile(r[key], q) * 1e6 for r in runs.get((mode, n), []) if r.get(key)]
         return median(values) if values else None
 
     lines = [
-        "| mode | tabs | rounds | evaluate p50 us | p90 us | p50 vs 1 tab | RSS/tab KB | "
-        "threads (1 tab / N / flood) | open N s | events/s | events delivered |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "| mode | tabs | rounds | evaluate p50 us | p90 us | p50 vs 1 tab | CPU us/evaluate | "
+        "bare socket p50 us | RSS/tab KB | threads (1 tab / N / flood) | open N s | events/s | "
+        "events delivered |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for mode in MODES:
         one = pct(mode, 1, 50)
         for n in sizes:
             found = runs.get((mode, n))
             if not found:
-                lines.append("| %s | %d | 0 | did not run | | | | | | | |" % (mode, n))
+                lines.append("| %s | %d | 0 | did not run | | | | | | | | | |" % (mode, n))
                 continue
             p50 = pct(mode, n, 50)
             delivered = "%s of %s" % (
                 fmt(m(mode, n, "flood_events"), "%.0f"), fmt(m(mode, n, "flood_expected"), "%.0f"))
             lines.append(
-                "| %s | %d | %d | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s |"
+                "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s |"
                 % (
                     mode, n, len(found), fmt(p50, "%.0f"), fmt(pct(mode, n, 90), "%.0f"),
                     fmt(p50 / one if p50 and one else None, "%.2fx"),
+                    fmt(m(mode, n, "cpu_per_eval_us"), "%.0f"),
+                    fmt(pct(mode, n, 50, "bare_latencies"), "%.0f"),
                     fmt(m(mode, n, "rss_per_tab_kb"), "%.1f"),
                     fmt(m(mode, n, "threads1"), "%.0f"), fmt(m(mode, n, "threadsN"), "%.0f"),
                     fmt(m(mode, n, "threads_flood"), "%.0f"),
@@ -306,18 +339,29 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--evals", type=int, default=1000, help="round trips timed per job")
     parser.add_argument("--events", type=int, default=20000, help="console messages per flood")
+    parser.add_argument("--renderer-limit", type=int, default=0,
+                        help="--renderer-process-limit for Chromium (0: Chromium's default)")
     parser.add_argument("--job-timeout", type=float, default=900)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
     parser.add_argument("--plot", help="write the chart (PNG) here")
     parser.add_argument("--json", help="also write the raw per-round values here")
+    parser.add_argument("--from-json", help="print the tables (and --plot) of a saved --json run")
     parser.add_argument("--job", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.job:
-        print(json.dumps(job(args.job, args.tabs[0], args.url, args.evals, args.events)))
+        print(json.dumps(job(args.job, args.tabs[0], args.url, args.evals, args.events,
+                             args.renderer_limit)))
         return 0
     if args.quick:
         args.rounds, args.tabs, args.evals, args.events = 1, [1, 10], 200, 2000
+    if args.from_json:  # the tables and the chart again, from a saved run
+        runs = load(args.from_json)
+        sizes = sorted({n for _mode, n in runs})
+        print("\n".join(table(runs, sizes)))
+        if args.plot:
+            plot(runs, sizes, args.plot)
+        return 0
 
     from syncdp.localserver import LocalServer
 
@@ -338,19 +382,28 @@ def main(argv: List[str]) -> int:
                         log("round %d %s x%d: %s" % (r + 1, mode, n, exc))
                         continue
                     runs.setdefault((mode, n), []).append(result)
+                    if args.json:  # after every job: a run cut short keeps what it measured
+                        save(runs, args.json)
                     log("round %d/%d %s x%d done in %.0f s" % (r + 1, args.rounds, mode, n,
                                                               time.perf_counter() - t0))
-    load = os.getloadavg()
-    print("load average at the end %.2f %.2f %.2f" % load)
+    print("load average at the end %.2f %.2f %.2f" % os.getloadavg())
     print()
     for line in table(runs, sizes):
         print(line)
     if args.plot:
         plot(runs, sizes, args.plot)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"%s/%d" % key: value for key, value in runs.items()}, f, indent=1)
     return 0
+
+
+def save(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], path: str) -> None:
+    with open(path, "w") as f:
+        json.dump({"%s/%d" % key: value for key, value in runs.items()}, f)
+
+
+def load(path: str) -> Dict[Tuple[str, int], List[Dict[str, Any]]]:
+    with open(path) as f:
+        raw = json.load(f)
+    return {(key.split("/")[0], int(key.split("/")[1])): value for key, value in raw.items()}
 
 
 if __name__ == "__main__":
