@@ -345,7 +345,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
     parser.add_argument("--plot", help="write the chart (PNG) here")
     parser.add_argument("--json", help="also write the raw per-round values here")
-    parser.add_argument("--from-json", help="print the tables (and --plot) of a saved --json run")
+    parser.add_argument("--from-json", nargs="+",
+                        help="print the tables (and --plot) of saved --json runs, merged")
     parser.add_argument("--job", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -356,7 +357,10 @@ def main(argv: List[str]) -> int:
     if args.quick:
         args.rounds, args.tabs, args.evals, args.events = 1, [1, 10], 200, 2000
     if args.from_json:  # the tables and the chart again, from a saved run
-        runs = load(args.from_json)
+        runs = {}
+        for path in args.from_json:  # several saved runs: their rounds together
+            for key, value in load(path).items():
+                runs.setdefault(key, []).extend(value)
         sizes = sorted({n for _mode, n in runs})
         print("\n".join(table(runs, sizes)))
         if args.plot:
