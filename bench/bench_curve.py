@@ -35,7 +35,17 @@ from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import CHROMIUM, fmt, log, machine_lines, median, percentile, rss_kb, verdict  # noqa: E402
+from _common import (  # noqa: E402
+    CHROMIUM,
+    browser_pids,
+    fmt,
+    log,
+    machine_lines,
+    median,
+    percentile,
+    rss_kb,
+    verdict,
+)
 
 PAGE = "<!doctype html><html><head><title>curve</title></head><body><p>tab</p></body></html>"
 MODES = ("sessions", "pipe")
@@ -103,6 +113,22 @@ def in_threads(items: List[Any], function: Any, workers: int) -> None:
         t.join()
     if errors:
         raise RuntimeError("failed: %r" % errors[0])
+
+
+def browser_memory() -> Tuple[int, float]:
+    """(Chromium processes below this one, the sum of their PSS in MB)."""
+    pids = browser_pids()
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return len(pids), total_kb / 1024
 
 
 def round_trips(tab: Any, count: int) -> Tuple[List[float], float]:
@@ -213,6 +239,7 @@ def job(mode: str, n: int, url: str, evals: int, events: int, renderers: int) ->
         gc.collect()
         result["rssN_kb"] = rss_kb()
         result["threadsN"] = threading.active_count()
+        result["browser_processes"], result["browser_pss_mb"] = browser_memory()
         result["rss_per_tab_kb"] = (
             (result["rssN_kb"] - result["rss1_kb"]) / (n - 1) if n > 1 else float("nan")
         )
