@@ -275,7 +275,7 @@ def spawn(mode: str, n: int, url: str, args: argparse.Namespace) -> Dict[str, An
 
 def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -> List[str]:
     def m(mode: str, n: int, key: str, scale: float = 1.0) -> Optional[float]:
-        values = [r[key] * scale for r in runs.get((mode, n), []) if r.get(key) == r.get(key)]
+        values = [r[key] * scale for r in runs.get((mode, n), []) if key in r and r[key] == r[key]]
         return median(values) if values else None
 
     def pct(mode: str, n: int, q: float, key: str = "latencies") -> Optional[float]:
@@ -285,21 +285,21 @@ def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -
     lines = [
         "| mode | tabs | rounds | evaluate p50 us | p90 us | p50 vs 1 tab | CPU us/evaluate | "
         "bare socket p50 us | RSS/tab KB | threads (1 tab / N / flood) | open N s | events/s | "
-        "events delivered |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "events delivered | Chromium processes, PSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for mode in MODES:
         one = pct(mode, 1, 50)
         for n in sizes:
             found = runs.get((mode, n))
             if not found:
-                lines.append("| %s | %d | 0 | did not run | | | | | | | | | |" % (mode, n))
+                lines.append("| %s | %d | 0 | did not run | | | | | | | | | | |" % (mode, n))
                 continue
             p50 = pct(mode, n, 50)
             delivered = "%s of %s" % (
                 fmt(m(mode, n, "flood_events"), "%.0f"), fmt(m(mode, n, "flood_expected"), "%.0f"))
             lines.append(
-                "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s |"
+                "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s, %s |"
                 % (
                     mode, n, len(found), fmt(p50, "%.0f"), fmt(pct(mode, n, 90), "%.0f"),
                     fmt(p50 / one if p50 and one else None, "%.2fx"),
@@ -310,6 +310,8 @@ def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -
                     fmt(m(mode, n, "threads_flood"), "%.0f"),
                     fmt(m(mode, n, "open_s"), "%.2f"), fmt(m(mode, n, "events_per_s"), "%.0f"),
                     delivered,
+                    fmt(m(mode, n, "browser_processes"), "%.0f"),
+                    fmt(m(mode, n, "browser_pss_mb"), "%.0f"),
                 )
             )
     lines += ["", "| target | figure | verdict |", "|---|---|---|"]
