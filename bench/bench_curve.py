@@ -288,21 +288,21 @@ def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -
     lines = [
         "| mode | tabs | rounds | evaluate p50 us | p90 us | p50 vs 1 tab | CPU us/evaluate | "
         "bare socket p50 us | RSS/tab KB | threads (1 tab / N / flood) | open N s | events/s | "
-        "events delivered | Chromium processes, PSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|",
+        "CPU us/event | events delivered | Chromium processes, PSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|",
     ]
     for mode in MODES:
         one = pct(mode, 1, 50)
         for n in sizes:
             found = runs.get((mode, n))
             if not found:
-                lines.append("| %s | %d | 0 | did not run | | | | | | | | | | |" % (mode, n))
+                lines.append("| %s | %d | 0 | did not run | | | | | | | | | | | |" % (mode, n))
                 continue
             p50 = pct(mode, n, 50)
             delivered = "%s of %s" % (
                 fmt(m(mode, n, "flood_events"), "%.0f"), fmt(m(mode, n, "flood_expected"), "%.0f"))
             lines.append(
-                "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s, %s |"
+                "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s | %s | %s, %s |"
                 % (
                     mode, n, len(found), fmt(p50, "%.0f"), fmt(pct(mode, n, 90), "%.0f"),
                     fmt(p50 / one if p50 and one else None, "%.2fx"),
@@ -312,6 +312,7 @@ def table(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int]) -
                     fmt(m(mode, n, "threads1"), "%.0f"), fmt(m(mode, n, "threadsN"), "%.0f"),
                     fmt(m(mode, n, "threads_flood"), "%.0f"),
                     fmt(m(mode, n, "open_s"), "%.2f"), fmt(m(mode, n, "events_per_s"), "%.0f"),
+                    fmt(m(mode, n, "cpu_per_event_us"), "%.0f"),
                     delivered,
                     fmt(m(mode, n, "browser_processes"), "%.0f"),
                     fmt(m(mode, n, "browser_pss_mb"), "%.0f"),
