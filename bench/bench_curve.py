@@ -242,7 +242,7 @@ def job(mode: str, n: int, url: str, evals: int, events: int, renderers: int) ->
         except RuntimeError as exc:  # say whether the browser is still there, and what it said
             process = browser.process
             raise RuntimeError("%s\nbrowser running: %s, exit status %s; its stderr ends with:\n%s" % (
-                exc, process.is_running(), process.returncode, process.stderr_tail())) from exc
+                exc, process.is_running(), process.returncode, process.stderr_tail)) from exc
         result["open_s"] = opened
         gc.collect()
         result["rssN_kb"] = rss_kb()
