@@ -269,6 +269,39 @@ def job(mode: str, n: int, url: str, evals: int, events: int, renderers: int) ->
     return result
 
 
+def routing_cost(sizes: List[int], messages: int = 100000, rounds: int = 5) -> List[str]:
+    """The router alone, no wire and no browser: us per message with N session routes.
+
+    Per size: ``messages`` session events (spread over the N sessions, no callback) and as
+    many answers, routed by ``Router.route_all`` in batches of 100; best of ``rounds``.
+    """
+    from syncdp.connection.commands import CommandManager
+    from syncdp.connection.router import Route, Router
+
+    lines = ["| session routes | us per session event | us per answer |", "|---:|---:|---:|"]
+    for n in sizes:
+        routes = {"S%d" % i: Route("S%d" % i, 1000) for i in range(n)}
+        commands = CommandManager()
+        router = Router(commands, Route(None, 1000), routes, lambda batch: None)
+        events = [json.dumps({"method": "Runtime.consoleAPICalled", "params": {"type": "log"},
+                              "sessionId": "S%d" % (i % n)}) for i in range(messages)]
+        best_event = best_answer = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for i in range(0, messages, 100):
+                router.route_all(events[i:i + 100])
+            best_event = min(best_event, (time.perf_counter() - t0) / messages)
+            ids = [commands.create_command_future("Runtime.evaluate", "S%d" % (i % n))[0]
+                   for i in range(messages)]
+            answers = [json.dumps({"id": i, "result": {}, "sessionId": "S0"}) for i in ids]
+            t0 = time.perf_counter()
+            for i in range(0, messages, 100):
+                router.route_all(answers[i:i + 100])
+            best_answer = min(best_answer, (time.perf_counter() - t0) / messages)
+        lines.append("| %d | %.2f | %.2f |" % (n, best_event * 1e6, best_answer * 1e6))
+    return lines
+
+
 def spawn(mode: str, n: int, url: str, args: argparse.Namespace) -> Dict[str, Any]:
     command = [sys.executable, os.path.abspath(__file__), "--job", mode, "--tabs", str(n),
                "--url", url, "--evals", str(args.evals), "--events", str(args.events),
@@ -383,6 +416,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures")
     parser.add_argument("--plot", help="write the chart (PNG) here")
     parser.add_argument("--json", help="also write the raw per-round values here")
+    parser.add_argument("--routing", action="store_true",
+                        help="only the router's cost per message with N session routes (no browser)")
     parser.add_argument("--from-json", nargs="+",
                         help="print the tables (and --plot) of saved --json runs, merged")
     parser.add_argument("--job", choices=MODES, help=argparse.SUPPRESS)
@@ -394,6 +429,9 @@ def main(argv: List[str]) -> int:
         return 0
     if args.quick:
         args.rounds, args.tabs, args.evals, args.events = 1, [1, 10], 200, 2000
+    if args.routing:
+        print("\n".join(routing_cost(sorted(args.tabs))))
+        return 0
     if args.from_json:  # the tables and the chart again, from a saved run
         runs = {}
         for path in args.from_json:  # several saved runs: their rounds together
