@@ -386,6 +386,11 @@ def plot(runs: Dict[Tuple[str, int], List[Dict[str, Any]]], sizes: List[int], pa
         p90 = [median([percentile(r["latencies"], 90) * 1e6 for r in runs[(mode, n)]]) for n in xs]
         left.plot(xs, p50, marker=marker, label="%s p50" % mode)
         left.plot(xs, p90, marker=marker, linestyle="--", label="%s p90" % mode)
+        bare = [median([percentile(r["bare_latencies"], 50) * 1e6 for r in runs[(mode, n)]
+                        if r.get("bare_latencies")] or [float("nan")]) for n in xs]
+        if any(b == b for b in bare):
+            left.plot(xs, bare, marker="x", linestyle=":", color="grey",
+                      label="bare websocket-client loop p50 (same tab)")
         xs2 = [n for n in xs if n > 1]
         per_tab = [median([r["rss_per_tab_kb"] for r in runs[(mode, n)]]) for n in xs2]
         right.plot(xs2, per_tab, marker=marker, label=mode)
