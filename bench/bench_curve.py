@@ -18,7 +18,13 @@ Each job (mode, N) runs in its own Python process with a freshly launched headle
 Jobs run interleaved in rounds (every mode and N once per round; the biggest N first), and
 the tables show medians over rounds. ``--plot`` draws round trip and RSS/tab against N.
 
-Run: ``python bench/bench_curve.py [--rounds 3] [--tabs 1 10 100 500 1000] [--plot PNG]``
+Chromium's own cost per tab is a renderer process per tab unless ``--renderer-limit`` passes
+``--renderer-process-limit`` (the published curve: 8). ``--routing`` measures the router alone
+(no browser) with N session routes; ``--json`` saves after every job and ``--from-json`` merges
+saved runs into the tables and the chart.
+
+Run: ``python bench/bench_curve.py [--rounds 3] [--tabs 1 10 100 500 1000] [--renderer-limit 8]
+[--json FILE] [--plot PNG]``
 """
 
 from __future__ import annotations
