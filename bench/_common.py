@@ -66,6 +66,17 @@ def verdict(ok: Optional[bool]) -> str:
 # -- /proc ----------------------------------------------------------------------------------
 
 
+def run_threads(work: Any, workers: int, name: str) -> float:
+    """Run ``work()`` in ``workers`` threads at once; the seconds until the last one ended."""
+    threads = [threading.Thread(target=work, name="%s-%d" % (name, i)) for i in range(workers)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def rss_kb(pid: str = "self", field: str = "VmRSS") -> int:
     """VmRSS (or VmHWM, the peak) of a process in kB."""
     with open("/proc/%s/status" % pid) as f:

@@ -50,6 +50,7 @@ from _common import (  # noqa: E402
     median,
     percentile,
     rss_kb,
+    run_threads,
     verdict,
 )
 
@@ -82,13 +83,7 @@ def open_tabs(browser: Any, count: int, url: str, workers: int) -> Tuple[float, 
             with lock:
                 tabs.append(tab)
 
-    threads = [threading.Thread(target=work, name="bench-open-%d" % i) for i in range(workers)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_threads(work, workers, "bench-open")
     if errors:
         raise RuntimeError("%d of %d tabs opened, then: %r" % (len(tabs), count, errors[0]))
     return elapsed, tabs

@@ -39,6 +39,7 @@ from _common import (  # noqa: E402
     median,
     percentile,
     rss_kb,
+    run_threads,
     tcp_sockets_to_port,
     verdict,
 )
@@ -120,13 +121,7 @@ def drive(tabs: List[Any], workers: int, visit: Callable[[Any], List[float]]) ->
             with lock:
                 latencies.extend(found)
 
-    threads = [threading.Thread(target=work, name="bench-worker-%d" % i) for i in range(workers)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_threads(work, workers, "bench-worker")
     if errors:
         raise RuntimeError("%d tab(s) failed; first: %r" % (len(errors), errors[0]))
     return elapsed, latencies

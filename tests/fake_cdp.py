@@ -458,6 +458,25 @@ class FakeCDP:
             conn.reply(message.get("id"), result, message.get("sessionId"))
 
 
+def attach_or_detach(conn: "FakeConn", message: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Chromium's ``Target.attachToTarget``/``Target.detachFromTarget`` for a handler: the
+    event first, then the answer (returned; session ids are ``"S-" + targetId``). None for
+    any other method."""
+    method = message.get("method")
+    params = message.get("params") or {}
+    if method == "Target.attachToTarget":
+        session_id = "S-" + params["targetId"]
+        conn.send_json({"method": "Target.attachedToTarget", "params": {
+            "sessionId": session_id, "waitingForDebugger": False,
+            "targetInfo": {"targetId": params["targetId"], "type": "page"}}})
+        return {"sessionId": session_id}
+    if method == "Target.detachFromTarget":
+        conn.send_json({"method": "Target.detachedFromTarget",
+                        "params": {"sessionId": params["sessionId"]}})
+        return {}
+    return None
+
+
 # -- built-in behaviours ---------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import threading
 from typing import Any, Dict, List
 
 import pytest
-from fake_cdp import FakeCDP, FakeConn, wait_until
+from fake_cdp import FakeCDP, FakeConn, attach_or_detach, wait_until
 
 from syncdp import ConnectionHandler
 
@@ -22,18 +22,11 @@ EVENTS_PER_SESSION = 3
 def browser_with_many_targets(conn: FakeConn, message: Message) -> Any:
     """Chromium's attach (the event before the answer); ``Test.emitAll`` sends, in the order
     given, one ``Test.tick`` event to each listed session; everything else is echoed."""
+    answer = attach_or_detach(conn, message)
+    if answer is not None:
+        return answer
     method = message.get("method")
     params = message.get("params") or {}
-    if method == "Target.attachToTarget":
-        session_id = "S-" + params["targetId"]
-        conn.send_json({"method": "Target.attachedToTarget", "params": {
-            "sessionId": session_id, "waitingForDebugger": False,
-            "targetInfo": {"targetId": params["targetId"], "type": "page"}}})
-        return {"sessionId": session_id}
-    if method == "Target.detachFromTarget":
-        conn.send_json({"method": "Target.detachedFromTarget",
-                        "params": {"sessionId": params["sessionId"]}})
-        return {}
     if method == "Test.emitAll":
         for n, session_id in enumerate(params["sessionIds"]):
             conn.send_json({"method": "Test.tick", "params": {"n": n, "to": session_id},

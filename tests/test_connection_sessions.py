@@ -7,7 +7,7 @@ import time
 from typing import Any, Dict, List
 
 import pytest
-from fake_cdp import FakeCDP, FakeConn, wait_until
+from fake_cdp import FakeCDP, FakeConn, attach_or_detach, wait_until
 
 from syncdp import ConnectionHandler, exceptions
 
@@ -18,18 +18,11 @@ Message = Dict[str, Any]
 
 def browser_with_targets(conn: FakeConn, message: Message) -> Any:
     """Answers like Chromium for attach/detach (the event before the answer), echoes the rest."""
+    answer = attach_or_detach(conn, message)
+    if answer is not None:
+        return answer
     method = message.get("method")
     params = message.get("params") or {}
-    if method == "Target.attachToTarget":
-        session_id = "S-" + params["targetId"]
-        conn.send_json({"method": "Target.attachedToTarget", "params": {
-            "sessionId": session_id, "waitingForDebugger": False,
-            "targetInfo": {"targetId": params["targetId"], "type": "page"}}})
-        return {"sessionId": session_id}
-    if method == "Target.detachFromTarget":
-        conn.send_json({"method": "Target.detachedFromTarget",
-                        "params": {"sessionId": params["sessionId"]}})
-        return {}
     if method == "Test.sessionEvents":  # events on the session the command came from
         for name in params["methods"]:
             conn.send_json({"method": name, "params": {}, "sessionId": message["sessionId"]})
