@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 from fake_cdp import FakeCDP
@@ -93,6 +93,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
     for item in items:
         if item.get_closest_marker("bootstrap") is not None:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """A rerun (pytest-rerunfailures) shows why its first try failed: the plugin prints only
+    the test's name, and a flaky test nobody can read the failure of is never fixed. Printed
+    where the terminal is (with xdist: by the controller, which gets every report)."""
+    if report.outcome != "rerun" or _terminal is None:
+        return
+    lines = report.longreprtext.strip().splitlines() if report.longreprtext else []
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    reason = errors[0] if errors else (lines[-1] if lines else "(no report)")
+    _terminal.write_line("")
+    _terminal.write_line("RERUN %s - %s" % (report.nodeid, reason[:300]))
+    for line in lines[-40:]:
+        _terminal.write_line("    " + line)
+
+
+_terminal: Any = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _terminal
+    if not hasattr(session.config, "workerinput"):  # the xdist controller, or no xdist
+        _terminal = session.config.pluginmanager.getplugin("terminalreporter")
 
 
 # -- thread-leak guard -------------------------------------------------------------------
