@@ -179,6 +179,46 @@ def test_dev_matrix_lanes_get_one_pytest_worker_each(tmp_path: Path) -> None:
     assert (tmp_path / "b").read_text().strip() == "3"
 
 
+def test_ctrl_c_during_the_matrix_ends_the_running_environments_and_starts_no_other(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C reaches ./dev's main thread only: it must end both lanes' tox processes (not
+    leave them running) and start none of the environments still waiting."""
+    tox = tmp_path / "fake-tox"
+    tox.write_text('#!/bin/sh\necho $$ > "$MARKS/$2.pid"\necho started\nexec sleep 120\n')
+    tox.chmod(0o755)
+    script = (
+        "import importlib.machinery, importlib.util, sys\n"
+        "loader = importlib.machinery.SourceFileLoader('dev', %r)\n"
+        "spec = importlib.util.spec_from_loader('dev', loader)\n"
+        "dev = importlib.util.module_from_spec(spec); loader.exec_module(dev)\n"
+        "sys.exit(dev.run_matrix(%r, ['a', 'b', 'c'], 2, dict(__import__('os').environ)))\n"
+        % (str(REPO_ROOT / "dev"), str(tox))
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, MARKS=str(tmp_path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ((tmp_path / "a.pid").exists() and (tmp_path / "b.pid").exists()):
+            assert time.monotonic() < deadline, "the two lanes never started"
+            time.sleep(0.05)
+        pids = [int((tmp_path / n).read_text()) for n in ("a.pid", "b.pid")]
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out
+    assert "dev: interrupted" in out
+    assert not (tmp_path / "c.pid").exists(), "an environment was started after Ctrl-C"
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError("tox process %d is still running after Ctrl-C" % pid)
+
+
 def test_dev_refuses_a_lane_count_that_is_not_a_whole_number() -> None:
     dev = _load_dev_script()
     with pytest.raises(SystemExit):
