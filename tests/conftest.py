@@ -95,6 +95,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
             item.add_marker(skip)
 
 
+# pytest's terminal reporter where there is a terminal (not in an xdist worker).
+_terminal: Any = None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """A rerun (pytest-rerunfailures) shows why its first try failed: the plugin prints only
@@ -109,9 +113,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _terminal.write_line("RERUN %s - %s" % (report.nodeid, reason[:300]))
     for line in lines[-40:]:
         _terminal.write_line("    " + line)
-
-
-_terminal: Any = None
 
 
 @pytest.hookimpl(trylast=True)

@@ -39,8 +39,8 @@ from syncdp import (
 pytestmark = [pytest.mark.integration, needs_chromium]
 
 # "At once": far below the 30 s the calls would wait (1 s was exceeded once on a loaded
-# 2-core machine during a full CI run; a renderer crash test reran once with 4 s).
-FAST = 10.0
+# 2-core machine during a full CI run).
+FAST = 4.0
 NEVER = "new Promise(() => {})"
 HELD = "new Promise((resolve) => { window.release = resolve; })"  # until window.release(v)
 
