@@ -12,6 +12,8 @@
   was started with SIGINT ignored (a shell's ``&``, ``nohup``, some CI runners), so the
   Ctrl-C tests test syncdp, not the runner; child processes started by tests then get the
   default disposition back too.
+* ``SYNCDP_TEST_BROWSER=headless-shell`` makes ``Chrome()`` launch chromium-headless-shell
+  (tox's py310-py312; see ``_launch_a_headless_shell``).
 * ``SYNCDP_TEST_BOOTSTRAP=1`` runs the tests marked ``bootstrap`` (the set-up from a bare
   ``PATH``: minutes, and once per machine, not once per Python: ``tox -e bootstrap``).
 """
@@ -26,6 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from typing import Any, Iterator, List, Optional
 
 import pytest
@@ -75,6 +78,31 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
+# Debian's real binary first (/usr/bin/chromium-headless-shell is a shell script around it),
+# then the names of Debian's package and of Chrome for Testing's build on PATH.
+HEADLESS_SHELLS = ("/usr/lib/chromium/chromium-headless-shell", "chromium-headless-shell",
+                   "chrome-headless-shell")
+
+
+def _launch_a_headless_shell() -> None:
+    """``SYNCDP_TEST_BROWSER=headless-shell`` (tox's py310-py312): ``Chrome()`` in the tests
+    launches chromium-headless-shell (SYNCDP_BROWSER), a third of full Chromium's CPU per
+    launch. Those Pythons test the library; full Chromium's own behaviour is tested on 3.9 and
+    3.13. Without the shell: an error in CI, full Chromium (and a warning) elsewhere."""
+    if os.environ.get("SYNCDP_TEST_BROWSER", "") != "headless-shell":
+        return
+    for candidate in HEADLESS_SHELLS:
+        found = candidate if os.path.isabs(candidate) else shutil.which(candidate)
+        if found and os.access(found, os.X_OK):
+            os.environ["SYNCDP_BROWSER"] = found
+            return
+    message = ("SYNCDP_TEST_BROWSER=headless-shell but none of %s is installed "
+               "(.ci/ensure-chromium --headless-shell installs Debian's)" % ", ".join(HEADLESS_SHELLS))
+    if _in_ci():
+        raise pytest.UsageError(message)
+    warnings.warn(message + ": the tests launch full Chromium")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """In CI, a missing Chromium is an error: the integration tests would skip, not fail."""
     if _in_ci() and not os.path.exists(CHROMIUM):
@@ -82,6 +110,11 @@ def pytest_configure(config: pytest.Config) -> None:
             "CI is set but there is no Chromium at %s: every integration test would be "
             "skipped. Install it (.ci/ensure-chromium) or set SYNCDP_TEST_CHROMIUM." % CHROMIUM
         )
+    _launch_a_headless_shell()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "Chrome() launches: %s" % os.environ.get("SYNCDP_BROWSER", "the first browser found")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:

@@ -10,7 +10,7 @@ import sys
 
 from syncdp.exceptions import BrowserNotFoundError
 
-__all__ = ["BROWSER_NAMES", "ENV_VARS", "find_browser", "install_paths"]
+__all__ = ["BROWSER_NAMES", "ENV_VARS", "find_browser", "install_paths", "is_headless_shell"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,10 @@ BROWSER_NAMES: tuple[str, ...] = (
     "msedge",
     "microsoft-edge",
     "microsoft-edge-stable",
+    # Headless-only builds (Debian's package, Chrome for Testing's): last, so a full browser
+    # is preferred where both are installed; see is_headless_shell.
+    "chromium-headless-shell",
+    "chrome-headless-shell",
 )
 
 #: Environment variables naming the executable, read in this order.
@@ -68,6 +72,21 @@ def install_paths() -> list[str]:
         "/opt/microsoft/msedge/msedge",
         "/usr/lib/chromium/chromium",
     ]
+
+
+def is_headless_shell(binary: str) -> bool:
+    """Whether ``binary`` is a headless-only build of Chromium (``chromium-headless-shell``,
+    Chrome for Testing's ``chrome-headless-shell``), told by its file name.
+
+    Such a build always runs headless (``--headless`` is not passed to it, ``headless=False``
+    is refused), starts with about a third of the CPU of a full browser, and differs from
+    full Chromium's new headless mode where the browser, not the protocol, decides: it runs
+    cross-site iframes in their page's process unless ``--site-per-process`` is given, shows
+    an HTTP 401 page instead of failing the navigation, and reports ``HeadlessChrome/`` as
+    its product.
+    """
+    name = os.path.basename(binary).lower()
+    return "headless-shell" in name or "headless_shell" in name
 
 
 def _is_executable(path: str) -> bool:

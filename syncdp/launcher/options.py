@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from syncdp._checks import check_bool, check_optional_path, check_seconds, check_text
 from syncdp.exceptions import InvalidCommand
+from syncdp.launcher.find import is_headless_shell
 
 __all__ = [
     "DEFAULT_ARGS",
@@ -139,7 +140,9 @@ class LaunchOptions:
     Attributes:
         binary_location: the executable (see :func:`~syncdp.launcher.find_browser`); found
             when ``None``.
-        headless: run with ``--headless=new``.
+        headless: run with ``--headless=new``. A headless-only build
+            (:func:`~syncdp.launcher.find.is_headless_shell`) is always headless and refuses
+            ``False`` when it starts.
         arguments: extra command-line arguments, appended after syncdp's own. A
             ``--disable-features=`` list is merged with the default one.
         user_data_dir: a persistent profile directory (created if missing, never removed).
@@ -223,8 +226,14 @@ def _defaults_merged(arguments: list[str]) -> tuple[list[str], list[str]]:
     return defaults, extra
 
 
-def _optional_flags(options: LaunchOptions) -> Iterator[str]:
-    if options.headless:
+def _optional_flags(binary: str, options: LaunchOptions) -> Iterator[str]:
+    if is_headless_shell(binary):
+        if not options.headless:
+            raise InvalidCommand(
+                f"headless=False: {binary} is a headless-only build of Chromium; name a full "
+                "Chromium or Chrome (binary_location=, SYNCDP_BROWSER) to show a window"
+            )
+    elif options.headless:
         yield "--headless=new"
     if options.window_size is not None:
         width, height = options.window_size
@@ -249,6 +258,9 @@ def build_command(binary: str, options: LaunchOptions, profile: str) -> list[str
     Returns:
         The argv: syncdp's flags, then the user's arguments, then ``about:blank`` unless
         the arguments hold a URL.
+
+    Raises:
+        InvalidCommand: ``headless=False`` with a headless-only build of Chromium.
     """
     defaults, extra = _defaults_merged(options.arguments)
     command = [binary, *defaults]
@@ -263,7 +275,7 @@ def build_command(binary: str, options: LaunchOptions, profile: str) -> list[str
         f"--user-data-dir={profile}",
         f"--crash-dumps-dir={os.path.join(profile, 'crashpad')}",
     ]
-    command += _optional_flags(options)
+    command += _optional_flags(binary, options)
     command += extra
     if not any(not arg.startswith("-") for arg in extra):
         command.append("about:blank")  # otherwise the first tab opens the new-tab page

@@ -26,6 +26,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs " + CHROMIUM)
 
+
+def _launches_a_headless_shell() -> bool:
+    from syncdp.exceptions import BrowserNotFoundError
+    from syncdp.launcher import find_browser
+    from syncdp.launcher.find import is_headless_shell
+
+    try:
+        return is_headless_shell(find_browser())
+    except BrowserNotFoundError:
+        return False
+
+
+#: Whether ``Chrome()`` launches a headless-only build here (tox's py310-py312 run the library
+#: suite on chromium-headless-shell: SYNCDP_BROWSER).
+HEADLESS_SHELL = _launches_a_headless_shell()
+
+#: For tests of behaviour that full Chromium has and a headless-only build does not (site
+#: isolation, the HTTP auth prompt): they run where ``Chrome()`` launches full Chromium.
+needs_full_chromium = pytest.mark.skipif(
+    HEADLESS_SHELL, reason="chromium-headless-shell lacks this browser behaviour (see is_headless_shell)"
+)
+
 # -- pages -----------------------------------------------------------------------------------
 
 INDEX = """<!doctype html>

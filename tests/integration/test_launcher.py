@@ -29,6 +29,7 @@ import websocket
 from syncdp.exceptions import BrowserLaunchError, BrowserNotFoundError, InvalidCommand
 from syncdp.launcher import DEFAULT_ARGS, BrowserProcess, LaunchOptions, find_browser
 from syncdp.launcher import find as launcher_find
+from syncdp.launcher.options import build_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -271,6 +272,55 @@ def test_find_browser_nothing_found_lists_everything_tried(
     assert fake_install in str(info.value) and "google-chrome" in str(info.value)
 
 
+def test_find_browser_prefers_a_full_browser_to_a_headless_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("chromium", "chromium-headless-shell"):
+        exe = tmp_path / name
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CHROME_PATH", raising=False)
+    monkeypatch.delenv("SYNCDP_BROWSER", raising=False)
+    monkeypatch.setattr(launcher_find, "install_paths", lambda: [])
+    assert find_browser() == str(tmp_path / "chromium")
+    (tmp_path / "chromium").unlink()  # only the headless-only build left: found, not an error
+    assert find_browser() == str(tmp_path / "chromium-headless-shell")
+
+
+@pytest.mark.parametrize("binary", ["/usr/lib/chromium/chromium-headless-shell",
+                                    "/opt/cft/chrome-headless-shell-linux64/chrome-headless-shell"])
+def test_a_headless_shell_gets_no_headless_flag_and_refuses_a_window(binary: str) -> None:
+    assert launcher_find.is_headless_shell(binary)
+    command = build_command(binary, LaunchOptions(), "/tmp/profile")
+    assert not any(arg.startswith("--headless") for arg in command)
+    with pytest.raises(InvalidCommand, match="headless=False: .* is a headless-only build"):
+        build_command(binary, LaunchOptions(headless=False), "/tmp/profile")
+    assert "--headless=new" in build_command(CHROMIUM, LaunchOptions(), "/tmp/profile")
+    assert not launcher_find.is_headless_shell(CHROMIUM)
+
+
+HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"
+
+
+@pytest.mark.skipif(not os.path.exists(HEADLESS_SHELL) and not os.environ.get("CI"),
+                    reason="needs Debian's chromium-headless-shell (.ci/ensure-chromium installs it)")
+def test_a_headless_shell_launches_and_a_window_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with BrowserProcess(LaunchOptions(binary_location=HEADLESS_SHELL)) as proc:
+        version = requests.get("http://127.0.0.1:%d/json/version" % proc.port, timeout=10).json()
+        assert version["Browser"].startswith("HeadlessChrome/")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the profile would go
+    proc = BrowserProcess(LaunchOptions(binary_location=HEADLESS_SHELL, headless=False))
+    with pytest.raises(InvalidCommand, match="headless-only build"):
+        proc.start()
+    assert proc.pid is None
+    assert os.listdir(temp) == []  # the temporary profile was removed again
+
+
 def test_install_paths_cover_linux_locations() -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("linux paths")
@@ -343,7 +393,9 @@ def test_start_publishes_loopback_endpoint(
     assert "--remote-debugging-port=0" in argv
     assert "--remote-debugging-address=127.0.0.1" in argv
     assert "--user-data-dir=" + profile in argv
-    assert "--headless=new" in argv and "--window-size=1280,720" in argv
+    # A headless-only build (tox's py310-py312 launch one) is headless without the flag.
+    assert ("--headless=new" in argv) != launcher_find.is_headless_shell(argv[0])
+    assert "--window-size=1280,720" in argv
     assert not any(arg.startswith("--remote-allow-origins") for arg in argv)
     assert ("--no-sandbox" in argv) == (os.geteuid() == 0)
     assert len(launcher_threads()) == 1
@@ -835,7 +887,9 @@ def test_command_line_defaults(fakes: dict[str, str]) -> None:
     assert argv[: len(DEFAULT_ARGS)] == list(DEFAULT_ARGS)
     assert "--remote-debugging-port=0" in argv
     assert "--remote-debugging-address=127.0.0.1" in argv
-    assert "--headless=new" in argv and "--window-size=1280,720" in argv
+    # A headless-only build (tox's py310-py312 launch one) is headless without the flag.
+    assert ("--headless=new" in argv) != launcher_find.is_headless_shell(argv[0])
+    assert "--window-size=1280,720" in argv
     assert ("--no-sandbox" in argv) == (os.geteuid() == 0)
     assert not any(arg.startswith(("--proxy-server", "--remote-allow-origins")) for arg in argv)
     assert argv[-1] == "about:blank"
