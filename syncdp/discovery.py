@@ -17,11 +17,11 @@ import logging
 import os
 import re
 import ssl
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Set, Union
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+if TYPE_CHECKING:
+    import requests
 
 from syncdp.exceptions import (
     ConnectFailedError,
@@ -76,12 +76,16 @@ def _get_json(
         url += "?" + query
         _SECRETS.add(query)
     shown = redact_url(url)  # what messages say: never the query string
+    # Imported here: a launched browser is reached without HTTP, and requests is a fifth of
+    # `import syncdp`'s time (a command-line run pays it only when it asks an endpoint).
+    import requests
+
     with requests.Session() as session:
         # trust_env=False: no proxy (and no .netrc) for loopback; remote hosts keep the
         # environment's proxy settings, which is what a user behind a proxy expects.
         session.trust_env = not is_loopback(host)
         if ssl_context is not None:
-            session.mount("https://", _ContextAdapter(ssl_context))
+            session.mount("https://", _context_adapter(ssl_context))
         try:
             reply = session.get(url, timeout=timeout, headers=dict(headers or {}))
         except requests.RequestException as exc:
@@ -144,6 +148,8 @@ def _url_host(host: str) -> str:
 def _request_error(
     exc: requests.RequestException, host: str, port: int, shown: str, timeout: float, query: str
 ) -> SyncdpError:
+    import requests
+
     if isinstance(exc, requests.exceptions.SSLError):
         return ConnectFailedError(host, port, "TLS failed for %s: %s" % (shown, _tls_advice(exc)))
     if isinstance(exc, requests.ConnectionError):
@@ -167,21 +173,21 @@ def _tls_advice(exc: BaseException) -> str:
     return "TLS handshake error (%s)" % _short(exc, "")
 
 
-class _ContextAdapter(HTTPAdapter):
+def _context_adapter(context: ssl.SSLContext) -> Any:
     """requests' HTTPS with a caller's ``ssl.SSLContext`` (its CA, its checks) and nothing
     else: requests would otherwise load certifi's bundle into it (``cert_verify``)."""
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
+    class ContextAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
 
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        conn.ca_certs = None
-        conn.ca_cert_dir = None
+    return ContextAdapter()
 
 
 # -- keeping query strings (tokens) out of logs ------------------------------------------------

@@ -20,3 +20,15 @@ def test_every_public_name_is_importable_and_listed() -> None:
     # Whatever else dir() shows is a subpackage or module of syncdp, not a borrowed name.
     for name in public - set(syncdp.__all__):
         assert getattr(syncdp, name).__name__.startswith("syncdp."), name
+
+
+def test_import_syncdp_leaves_http_and_asyncio_until_they_are_used() -> None:
+    """A launched browser is reached without HTTP and most programs never run a coroutine
+    callback: requests and asyncio (a third of the import's time) load when first used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, syncdp; "
+            "print(sorted(m for m in ('requests', 'urllib3', 'asyncio') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -9,10 +9,12 @@ untouched); :func:`cancel_running_on` cancels the one a thread is running (``clo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from typing import Any, Awaitable, Dict
+from typing import TYPE_CHECKING, Any, Awaitable, Dict
+
+if TYPE_CHECKING:  # imported where a coroutine runs: asyncio is a sixth of `import syncdp`
+    import asyncio
 
 __all__ = ["cancel_running_on", "close_thread_loop", "run_coroutine"]
 
@@ -32,6 +34,8 @@ def run_coroutine(awaitable: Awaitable[Any]) -> None:
     A cancellation (see :func:`cancel_running_on`) is logged at INFO, not raised; any other
     exception propagates to the caller.
     """
+    import asyncio
+
     loop = getattr(_thread_loops, "loop", None)
     if loop is None or loop.is_closed():
         loop = _thread_loops.loop = asyncio.new_event_loop()
