@@ -100,7 +100,7 @@ def _launch_a_headless_shell() -> None:
                "(.ci/ensure-chromium --headless-shell installs Debian's)" % ", ".join(HEADLESS_SHELLS))
     if _in_ci():
         raise pytest.UsageError(message)
-    warnings.warn(message + ": the tests launch full Chromium")
+    warnings.warn(message + ": the tests launch full Chromium", stacklevel=2)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -79,11 +79,11 @@ def is_headless_shell(binary: str) -> bool:
     Chrome for Testing's ``chrome-headless-shell``), told by its file name.
 
     Such a build always runs headless (``--headless`` is not passed to it, ``headless=False``
-    is refused), starts with about a third of the CPU of a full browser, and differs from
-    full Chromium's new headless mode where the browser, not the protocol, decides: it runs
-    cross-site iframes in their page's process unless ``--site-per-process`` is given, shows
-    an HTTP 401 page instead of failing the navigation, and reports ``HeadlessChrome/`` as
-    its product.
+    is refused), starts with about a third of the CPU of a full browser, and gets
+    ``--site-per-process`` (full Chromium's default: cross-site iframes are out-of-process
+    frames on both). Where the browser, not the protocol, decides it differs from full
+    Chromium's new headless mode: it shows an HTTP 401 page instead of failing the
+    navigation, and reports ``HeadlessChrome/`` as its product.
     """
     name = os.path.basename(binary).lower()
     return "headless-shell" in name or "headless_shell" in name

@@ -233,6 +233,9 @@ def _optional_flags(binary: str, options: LaunchOptions) -> Iterator[str]:
                 f"headless=False: {binary} is a headless-only build of Chromium; name a full "
                 "Chromium or Chrome (binary_location=, SYNCDP_BROWSER) to show a window"
             )
+        # Full Chromium isolates sites by default, the shell does not: with this, cross-site
+        # iframes are out-of-process frames (their own targets and sessions) on both.
+        yield "--site-per-process"
     elif options.headless:
         yield "--headless=new"
     if options.window_size is not None:

@@ -42,8 +42,8 @@ def _launches_a_headless_shell() -> bool:
 #: suite on chromium-headless-shell: SYNCDP_BROWSER).
 HEADLESS_SHELL = _launches_a_headless_shell()
 
-#: For tests of behaviour that full Chromium has and a headless-only build does not (site
-#: isolation, the HTTP auth prompt): they run where ``Chrome()`` launches full Chromium.
+#: For tests of behaviour that full Chromium has and a headless-only build does not (the HTTP
+#: auth prompt): they run where ``Chrome()`` launches full Chromium.
 needs_full_chromium = pytest.mark.skipif(
     HEADLESS_SHELL, reason="chromium-headless-shell lacks this browser behaviour (see is_headless_shell)"
 )

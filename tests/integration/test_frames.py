@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator, List
 
 import pytest
-from pages import needs_chromium, needs_full_chromium, png_pixel, png_size, wait_until
+from pages import needs_chromium, png_pixel, png_size, wait_until
 from syncdp import Chrome, Frame, InvalidCommand, Session, SyncdpError, Tab
 from syncdp.localserver import LocalServer
 from tabkit import browser, site, tab
@@ -38,7 +38,6 @@ def _frame(tab: Tab, name: str) -> Frame:
     return frame
 
 
-@needs_full_chromium  # the shell runs the cross-site frame in its page's process
 def test_frames_list_the_main_frame_then_same_and_out_of_process_iframes(
     framed: Tab, site: LocalServer
 ) -> None:

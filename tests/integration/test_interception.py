@@ -323,7 +323,6 @@ def test_routes_work_while_other_threads_use_the_tab(tab: Tab, site: _Server) ->
     assert results == [True] * 6
 
 
-@needs_full_chromium  # the shell has no out-of-process iframes by default
 def test_routes_reach_out_of_process_iframes(browser: Chrome, tab: Tab, site: _Server) -> None:
     if browser.tab_mode != "sessions":
         pytest.skip("out-of-process iframes are followed in the sessions tab mode only")

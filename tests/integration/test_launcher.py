@@ -290,10 +290,13 @@ def test_find_browser_prefers_a_full_browser_to_a_headless_shell(
 
 @pytest.mark.parametrize("binary", ["/usr/lib/chromium/chromium-headless-shell",
                                     "/opt/cft/chrome-headless-shell-linux64/chrome-headless-shell"])
-def test_a_headless_shell_gets_no_headless_flag_and_refuses_a_window(binary: str) -> None:
+def test_a_headless_shell_gets_no_headless_flag_isolates_sites_and_refuses_a_window(
+    binary: str,
+) -> None:
     assert launcher_find.is_headless_shell(binary)
     command = build_command(binary, LaunchOptions(), "/tmp/profile")
     assert not any(arg.startswith("--headless") for arg in command)
+    assert "--site-per-process" in command  # out-of-process iframes, as full Chromium's default
     with pytest.raises(InvalidCommand, match="headless=False: .* is a headless-only build"):
         build_command(binary, LaunchOptions(headless=False), "/tmp/profile")
     assert "--headless=new" in build_command(CHROMIUM, LaunchOptions(), "/tmp/profile")
