@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncdp.connection.commands import CommandManager
-from syncdp.connection.router import Route, Router, defer, parse_message
+from syncdp.connection.router import Route, Router, defer
+from syncdp.transports.base import Parsed, parse_message
 
 Message = Dict[str, Any]
 Work = List[Tuple[Callable[[Any], Any], Any]]
@@ -219,6 +220,14 @@ def test_parse_message_agrees_with_json_loads_on_any_json_text(
     text = before + json.dumps(value, ensure_ascii=False) + after
     data: Any = text.encode("utf-8", "surrogatepass") if as_bytes else text
     assert _outcome(parse_message, data) == _outcome(json.loads, data)
+
+
+def test_a_message_the_transport_parsed_already_is_routed_as_its_value() -> None:
+    rig = Rig()
+    command_id, future = rig.commands.create_command_future("A.b")
+    value = {"id": command_id, "result": {"x": 1}}
+    rig.router.route_all([Parsed("not what is routed", value)])
+    assert future.result(0) is value
 
 
 def test_parse_message_raises_recursion_error_as_json_loads_does() -> None:
