@@ -7,12 +7,10 @@ import logging
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from syncdp.connection.commands import CommandManager
 from syncdp.connection.router import Route, Router, defer
-from syncdp.transports.base import Parsed, parse_message
+from syncdp.transports.base import Parsed
 
 Message = Dict[str, Any]
 Work = List[Tuple[Callable[[Any], Any], Any]]
@@ -167,72 +165,9 @@ def test_malformed_messages_are_skipped_with_a_warning(
     assert [event["method"] for _f, event in rig.batches[0]] == ["A.after"]
 
 
-# -- parsing: the reader's json.loads shortcut --------------------------------------------------
-
-_EDGE_CASES = [
-    b'{"id":1,"result":{"value":"caf\xc3\xa9 \xf0\x9f\x98\x80"}}',  # UTF-8, astral included
-    b' {"id":1} ',  # whitespace around the value
-    b'{"id":1}\n',
-    b"\xef\xbb\xbf" + b'{"id":1}',  # a UTF-8 byte-order mark
-    '{"id":1,"x":"ü"}'.encode("utf-16"),  # another encoding json.loads detects
-    b'{"x":"\xed\xa0\x80"}',  # an encoded lone surrogate (json.loads: surrogatepass)
-    b'{"x":"\\ud800"}',  # an escaped lone surrogate
-    b'{"id":1}{"id":2}',  # extra data
-    b'{"id":1',  # cut off
-    b"",
-    b"   ",
-    b"[1,2]",
-    b"123",
-    b"NaN",
-    b'{"x":1e400,"y":-0.0,"z":12345678901234567890}',
-    '{"id":1}',  # text as well as bytes
-    ' {"id":1}',
-    '{"a":[' * 100 + "]}" * 100,
-]
-
-
-def _outcome(parse: Callable[[Any], Any], data: Any) -> Tuple[str, Any]:
-    try:
-        return "value", repr(parse(data))
-    except ValueError as exc:
-        return type(exc).__name__, str(exc)
-
-
-@pytest.mark.parametrize("data", _EDGE_CASES, ids=range(len(_EDGE_CASES)))
-def test_parse_message_gives_what_json_loads_gives(data: Any) -> None:
-    assert _outcome(parse_message, data) == _outcome(json.loads, data)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    value=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=20,
-    ),
-    before=st.sampled_from(["", " ", "\n"]),
-    after=st.sampled_from(["", " ", "\n", "x", "{}"]),
-    as_bytes=st.booleans(),
-)
-def test_parse_message_agrees_with_json_loads_on_any_json_text(
-    value: Any, before: str, after: str, as_bytes: bool
-) -> None:
-    text = before + json.dumps(value, ensure_ascii=False) + after
-    data: Any = text.encode("utf-8", "surrogatepass") if as_bytes else text
-    assert _outcome(parse_message, data) == _outcome(json.loads, data)
-
-
 def test_a_message_the_transport_parsed_already_is_routed_as_its_value() -> None:
     rig = Rig()
     command_id, future = rig.commands.create_command_future("A.b")
     value = {"id": command_id, "result": {"x": 1}}
     rig.router.route_all([Parsed("not what is routed", value)])
     assert future.result(0) is value
-
-
-def test_parse_message_raises_recursion_error_as_json_loads_does() -> None:
-    deep = "[" * 100_000 + "]" * 100_000
-    with pytest.raises(RecursionError):
-        json.loads(deep)
-    with pytest.raises(RecursionError):
-        parse_message(deep.encode())
