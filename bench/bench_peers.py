@@ -990,6 +990,11 @@ def connection_suite(args: argparse.Namespace, results: Results) -> List[str]:
             if not args.skip_pipe:  # each on a browser of its own: a pipe has one client
                 contenders[2:2] = [BarePipe(server.url("/tall")), HandoffPipe(server.url("/tall"))]
                 contenders.append(_syncdp_pipe(server.url("/tall")))
+            if args.contenders:  # a subset, e.g. to profile one figure: the rest is closed
+                wanted = [w.lower() for w in args.contenders]
+                for c in [c for c in contenders if not any(w in c.name.lower() for w in wanted)]:
+                    contenders.remove(c)
+                    c.close()
             names = [c.name for c in contenders]
             for r in range(args.rounds):
                 for c in contenders:
@@ -1439,6 +1444,10 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--skip-pipe", action="store_true", help="no --remote-debugging-pipe rows")
     parser.add_argument("--skip-peers", action="store_true", help="no pychrome, pydoll, playwright")
     parser.add_argument("--only", choices=("connection", "launch"), default=None)
+    parser.add_argument(
+        "--contenders", nargs="+", metavar="NAME",
+        help="run only the contenders whose name contains one of these (case-insensitive)",
+    )
     parser.add_argument("--json", help="also write the raw per-round values here")
     parser.add_argument("--plot", help="write the latency/events chart (matplotlib) here")
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ from typing import Iterator, List, Tuple, Union
 import pytest
 
 from syncdp.transports import PipeTransport, TransportClosed
+from syncdp.transports.base import Parsed
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pipe") or os.name != "posix", reason="POSIX pipes")
 
@@ -158,3 +159,43 @@ def test_send_writes_each_message_with_its_nul(wire: Wire) -> None:
     while len(data) < len(expected) and time.monotonic() < deadline:
         data += os.read(browser_in, 4096)
     assert data == expected
+
+
+def test_a_whole_message_is_delivered_before_its_nul_arrives(wire: Wire) -> None:
+    # The browser writes a message and its NUL with two write() calls.
+    transport, browser_out, _ = wire
+    os.write(browser_out, b'{"id":1,"result":{"v":"\\u00e9"}}')
+    (message,) = transport.receive()
+    assert isinstance(message, Parsed) and message.value == {"id": 1, "result": {"v": "\u00e9"}}
+    assert message == '{"id":1,"result":{"v":"\\u00e9"}}'
+    os.write(browser_out, b'\0{"id":2}\0')  # its NUL, then the next message: no empty one
+    assert transport.receive() == [b'{"id":2}']
+
+
+def test_a_whole_message_after_others_in_one_read_comes_in_the_same_batch(wire: Wire) -> None:
+    transport, browser_out, _ = wire
+    os.write(browser_out, b'{"id":1}\0{"method":"A.b","params":{}}')
+    first, second = transport.receive()
+    assert first == b'{"id":1}'
+    assert isinstance(second, Parsed) and second.value == {"method": "A.b", "params": {}}
+
+
+@pytest.mark.parametrize(
+    "start, rest",
+    [
+        (b'{"id":1,"result":{}', b"}"),
+        (b'{"id":1,"result":"}', b'"}'),
+        (b'{"id":1,"result":{"a":[]}', b"}"),
+    ],
+    ids=["inner object closed", "brace in a string", "nested"],
+)
+def test_a_start_that_ends_in_a_brace_waits_for_the_rest(wire: Wire, start: bytes, rest: bytes) -> None:
+    transport, browser_out, _ = wire
+    got: List[Union[str, bytes]] = []
+    reader = threading.Thread(target=lambda: got.extend(transport.receive()))
+    os.write(browser_out, start)
+    reader.start()
+    _wait_polling(reader, transport)  # it read the start, saw it is not whole, and waits
+    os.write(browser_out, rest + b"\0")
+    reader.join(10)
+    assert got == [start + rest]

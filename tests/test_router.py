@@ -10,6 +10,7 @@ import pytest
 
 from syncdp.connection.commands import CommandManager
 from syncdp.connection.router import Route, Router, defer
+from syncdp.transports.base import Parsed
 
 Message = Dict[str, Any]
 Work = List[Tuple[Callable[[Any], Any], Any]]
@@ -162,3 +163,11 @@ def test_malformed_messages_are_skipped_with_a_warning(
     rig.feed(raw, {"method": "A.after"})
     assert [warning in r.getMessage() for r in caplog.records] == [True]
     assert [event["method"] for _f, event in rig.batches[0]] == ["A.after"]
+
+
+def test_a_message_the_transport_parsed_already_is_routed_as_its_value() -> None:
+    rig = Rig()
+    command_id, future = rig.commands.create_command_future("A.b")
+    value = {"id": command_id, "result": {"x": 1}}
+    rig.router.route_all([Parsed("not what is routed", value)])
+    assert future.result(0) is value

@@ -58,7 +58,25 @@ DISCONNECTED_EVENT = "Syncdp.disconnected"
 CLOSED_BY_CLOSE = "the connection was closed by close()"
 
 # One encoder for every command; NaN and Infinity are refused, as they are not JSON.
-_encode = json.JSONEncoder(allow_nan=False).encode
+_encoder = json.JSONEncoder(allow_nan=False)
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
+_ascii = json.encoder.encode_basestring_ascii
+
+
+def _encode(message: Dict[str, Any]) -> str:
+    """``json.JSONEncoder(allow_nan=False).encode(message)``, about 1.5 us cheaper.
+
+    ``encode`` goes through two Python-level methods before the C encoder they build; this
+    builds that C encoder directly, with the same arguments (a fresh dict for the circular
+    reference check each time, so threads never share one).
+    """
+    if _make_encoder is None:  # pragma: no cover - CPython always has it
+        return _encoder.encode(message)
+    encoder = _make_encoder(
+        {}, _encoder.default, _ascii, None, _encoder.key_separator, _encoder.item_separator,
+        False, False, False,  # sort_keys, skipkeys, allow_nan
+    )
+    return "".join(encoder(message, 0))
 _serial = itertools.count(1)
 _live: "weakref.WeakSet[ConnectionCore]" = weakref.WeakSet()
 

@@ -28,6 +28,7 @@ from syncdp.connection.dialog import DIALOG_CLOSED_EVENT, DIALOG_OPENING_EVENT, 
 from syncdp.connection.events import EventsHandler
 from syncdp.connection.network_log import NETWORK_REQUEST_EVENT, NetworkLog
 from syncdp.connection.reconnect import EnableTracker
+from syncdp.transports.base import Parsed, parse_message
 
 __all__ = ["ReaderHook", "ReaderHooks", "Route", "Router", "defer", "truncate"]
 
@@ -182,18 +183,21 @@ class Router:
 
     def route_all(self, messages: Iterable[Union[str, bytes]]) -> None:
         """Parse and route each message, then hand the events they queued to the dispatcher."""
-        loads = json.loads
+        parse = parse_message
         route = self.route
         resolve = self._resolve
         wire_debug = wire_logger.isEnabledFor(logging.DEBUG)
         for data in messages:
             if wire_debug:
                 wire_logger.debug("<- %s", truncate(data))
-            try:
-                message = loads(data)
-            except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-                logger.warning("skipping a message that is not JSON: %s", truncate(data))
-                continue
+            if type(data) is Parsed:
+                message = data.value  # parsed by the transport already (a pipe's tail)
+            else:
+                try:
+                    message = parse(data)
+                except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+                    logger.warning("skipping a message that is not JSON: %s", truncate(data))
+                    continue
             if type(message) is not dict:
                 logger.warning("skipping a JSON message that is not an object: %s", truncate(data))
                 continue

@@ -8,7 +8,10 @@ the pipe into it closes.
 :class:`PipeTransport` holds this process's two ends: it writes each message with one
 ``os.write`` loop under a send lock, and its ``receive`` waits for the pipe with ``poll``, reads
 what is there (up to 1 MiB) into one reused buffer and splits it on NUL (a partial tail waits
-for the next read), so one read hands the reader thread a batch.
+for the next read), so one read hands the reader thread a batch. The browser writes each
+message's NUL with a ``write()`` of its own, so a read often ends just before it: a tail that
+is one whole JSON object is delivered at once, already parsed
+(:class:`~syncdp.transports.base.Parsed`), rather than a wake-up later.
 A closed pipe cannot be opened again: :class:`PipeOpener` hands the transport out once and
 refuses a reconnection with :class:`~syncdp.exceptions.PipeClosedError`.
 """
@@ -22,7 +25,7 @@ import threading
 from typing import List, Optional, Union, cast
 
 from syncdp.exceptions import PipeClosedError
-from syncdp.transports.base import TransportClosed
+from syncdp.transports.base import TransportClosed, parse_whole_object
 
 __all__ = ["PipeOpener", "PipeTransport", "REOPEN_REFUSED"]
 
@@ -30,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
 _BUSY = 32 * 1024  # a read at least this large: read again at once, without polling first
+# A tail without its NUL up to this size is checked for being a whole message (the browser
+# writes messages in 64 KiB pieces: a larger one comes in several reads anyway).
+_WHOLE = 64 * 1024
 
 REOPEN_REFUSED = "a pipe cannot be re-opened: start a new Chrome"
 """The message of the :class:`~syncdp.exceptions.PipeClosedError` a reconnection raises."""
@@ -132,22 +138,36 @@ class PipeTransport:
                     dropped = sum(map(len, partial))
                     logger.warning("the pipe ended inside a message (%d bytes dropped)", dropped)
                 raise self._end("the browser closed its end of the pipe (it exited)")
-            chunk = view[:size].tobytes()
-            if b"\0" not in chunk:
-                partial.append(chunk)  # joined once, when its NUL comes: no quadratic copy
-                continue
-            if partial:
-                partial.append(chunk)
-                chunk = b"".join(partial)
-                partial.clear()
-            parts = chunk.split(b"\0")
-            tail = parts.pop()
-            if tail:
-                partial.append(tail)
-            if b"" in parts:
-                parts = [part for part in parts if part]
+            parts = self._split(view[:size].tobytes())
             if parts:
-                return cast(List[Union[str, bytes]], parts)
+                return parts
+
+    def _split(self, chunk: bytes) -> List[Union[str, bytes]]:
+        """The whole messages ``chunk`` completes; keep what is left for the next read."""
+        partial = self._partial
+        if b"\0" not in chunk and (partial or len(chunk) > _WHOLE):
+            partial.append(chunk)  # joined once, when its NUL comes: no quadratic copy
+            return []
+        if partial:
+            partial.append(chunk)
+            chunk = b"".join(partial)
+            partial.clear()
+        split = chunk.split(b"\0")
+        tail = split.pop()  # after the last NUL: the start of the next message, or all of it
+        parts = cast(List[Union[str, bytes]], split)
+        if tail:
+            # Often all of it: the browser writes each message and then its NUL with a
+            # write() of its own, and the reader may wake in between (it may even preempt the
+            # browser's writer thread). A whole object is delivered now, not a wake-up later;
+            # its NUL then comes as an empty message, skipped below.
+            whole = parse_whole_object(tail) if len(tail) <= _WHOLE else None
+            if whole is None:
+                partial.append(tail)
+            else:
+                parts.append(whole)
+        if b"" in parts:
+            parts = [part for part in parts if part]
+        return parts
 
     def _wait_readable(self) -> None:
         for fd, _events in self._poller.poll():
