@@ -265,11 +265,19 @@ class FakeCDP:
             server_header=BROWSER_NAME,
         )
         self.port = self._server.socket.getsockname()[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-cdp-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name="fake-cdp-server", daemon=True)
         self._thread.start()
         return self
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        try:
+            self._server.serve_forever()
+        except OSError:
+            # websockets' serve_forever races a stop() right after start(): the socket can
+            # close between its fileno() and the selector's register (EBADF). Stopping anyway.
+            if not self._stopped:
+                raise
 
     def stop(self) -> None:
         """Stop accepting, close every connection (code 1001), join the server thread.
