@@ -64,6 +64,7 @@ class PageEvents:
         self._core = core
         self._lock = threading.Lock()
         self._pool: Optional[_BackgroundPool] = None
+        self._shut = False  # shutdown() ran: no new pool for an event dispatched after it
 
     def on(
         self, event_name: str, callback: Callable[..., Any], temporary: bool, background: bool
@@ -79,18 +80,34 @@ class PageEvents:
             target = callback
 
             def callback(event: Dict[str, Any]) -> None:
-                self._background_pool().submit(target, event)
+                self._submit(target, event)
 
         return self._core.connection.register_callback(event_name, callback, temporary)
 
+    def _submit(self, callback: Callable[..., Any], event: Dict[str, Any]) -> None:
+        """Run ``callback(event)`` on the pool, unless the tab closed while the event was on
+        its way (a new pool then would have threads nobody ends)."""
+        with self._lock:
+            pool = None if self._shut else self._pool_locked()
+        try:
+            if pool is not None:
+                pool.submit(callback, event)
+                return
+        except RuntimeError:  # shut down between the two: the same case
+            pass
+        logger.debug("tab closed: background callback %r not run", callback)
+
     def _background_pool(self) -> _BackgroundPool:
         with self._lock:
-            if self._pool is None or self._pool.pid != os.getpid():
-                # None yet, or inherited across fork(): the parent's pool has no threads in
-                # this process (its queue would never be served); let it go without a
-                # shutdown, which would wait for threads that do not exist here.
-                self._pool = _BackgroundPool()
-            return self._pool
+            return self._pool_locked()
+
+    def _pool_locked(self) -> _BackgroundPool:
+        if self._pool is None or self._pool.pid != os.getpid():
+            # None yet, or inherited across fork(): the parent's pool has no threads in this
+            # process (its queue would never be served); let it go without a shutdown, which
+            # would wait for threads that do not exist here.
+            self._pool = _BackgroundPool()
+        return self._pool
 
     def _check_event_name(self, event_name: str) -> None:
         # Event names are checked against the browser's protocol (a typo'd name never
@@ -128,5 +145,6 @@ class PageEvents:
         """Stop the background pool (if any)."""
         with self._lock:
             pool, self._pool = self._pool, None
+            self._shut = True
         if pool is not None:
             pool.shutdown()

@@ -265,6 +265,19 @@ def test_remove_callback_stops_calls(tab: Tab) -> None:
     assert removed == []
 
 
+def test_a_background_event_arriving_after_close_starts_no_thread(browser: Chrome) -> None:
+    """The dispatcher may hand over an event while the tab closes: once its pool is shut down
+    no new pool (whose threads nobody would end) is made for it, and the callback is not run."""
+    ran: List[Dict[str, Any]] = []
+    tab = browser.new_tab()
+    tab.on("Runtime.consoleAPICalled", ran.append, background=True)
+    tab.close()
+    before = {t for t in threading.enumerate() if t.name.startswith("syncdp-background")}
+    tab._events._submit(ran.append, {"method": "Runtime.consoleAPICalled"})  # as the wrapper does
+    after = {t for t in threading.enumerate() if t.name.startswith("syncdp-background")}
+    assert after - before == set() and ran == []
+
+
 def test_background_callback_does_not_delay_other_callbacks(tab: Tab) -> None:
     gate = threading.Event()
     slow_started = threading.Event()
