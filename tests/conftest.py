@@ -86,7 +86,7 @@ HEADLESS_SHELLS = ("/usr/lib/chromium/chromium-headless-shell", "chromium-headle
 
 def _launch_a_headless_shell() -> None:
     """``SYNCDP_TEST_BROWSER=headless-shell`` (tox's py310-py312): ``Chrome()`` in the tests
-    launches chromium-headless-shell (SYNCDP_BROWSER), a third of full Chromium's CPU per
+    launches chromium-headless-shell (SYNCDP_BROWSER), 0.4x full Chromium's CPU per
     launch. Those Pythons test the library; full Chromium's own behaviour is tested on 3.9 and
     3.13. Without the shell: an error in CI, full Chromium (and a warning) elsewhere."""
     if os.environ.get("SYNCDP_TEST_BROWSER", "") != "headless-shell":

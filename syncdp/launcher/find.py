@@ -79,7 +79,7 @@ def is_headless_shell(binary: str) -> bool:
     Chrome for Testing's ``chrome-headless-shell``), told by its file name.
 
     Such a build always runs headless (``--headless`` is not passed to it, ``headless=False``
-    is refused), starts with about a third of the CPU of a full browser, and gets
+    is refused), costs about 0.4x the CPU of a full browser per launch, and gets
     ``--site-per-process`` (full Chromium's default: cross-site iframes are out-of-process
     frames on both). Where the browser, not the protocol, decides it differs from full
     Chromium's new headless mode: it shows an HTTP 401 page instead of failing the
