@@ -77,6 +77,8 @@ def _encode(message: Dict[str, Any]) -> str:
         False, False, False,  # sort_keys, skipkeys, allow_nan
     )
     return "".join(encoder(message, 0))
+
+
 _serial = itertools.count(1)
 _live: "weakref.WeakSet[ConnectionCore]" = weakref.WeakSet()
 

@@ -89,12 +89,12 @@ class PageEvents:
         its way (a new pool then would have threads nobody ends)."""
         with self._lock:
             pool = None if self._shut else self._pool_locked()
-        try:
-            if pool is not None:
+        if pool is not None:
+            try:
                 pool.submit(callback, event)
                 return
-        except RuntimeError:  # shut down between the two: the same case
-            pass
+            except RuntimeError:  # shut down between the lock and the submit: the same case
+                pass
         logger.debug("tab closed: background callback %r not run", callback)
 
     def _background_pool(self) -> _BackgroundPool:
